@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""One entry point for newcomers and CI: needs only Python 3.11+.
+
+    python3 scripts/dev.py run    # set up .venv, then start platform + sandbox EHR + example app
+    python3 scripts/dev.py test   # set up .venv, then lint, type-check and run every test
+
+Setup creates `.venv` beside this repository's root and installs the server, the SDK and the
+development tools pinned by `constraints.txt`. It is idempotent and fast when nothing changed.
+
+The test command runs the storage and API suites on SQLite and on PostgreSQL. PostgreSQL comes
+from `EHRCONNECT_TEST_DATABASE_URL` when set; otherwise, when the PostgreSQL server binaries are
+installed (Debian: `apt-get install postgresql`), a throwaway cluster is started for the run.
+With `CI=true` a missing PostgreSQL or Chromium is an error instead of a skip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+PY = BIN / "python"
+STAMP = VENV / ".ehrconnect-setup"
+INPUTS = [
+    ROOT / "server" / "pyproject.toml",
+    ROOT / "sdk" / "pyproject.toml",
+    ROOT / "requirements-dev.txt",
+    ROOT / "constraints.txt",
+]
+
+
+def _say(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def _run(cmd: list[str], **kwargs: object) -> None:
+    subprocess.run(cmd, check=True, **kwargs)  # type: ignore[call-overload]
+
+
+def _inputs_digest() -> str:
+    digest = hashlib.sha256()
+    for path in INPUTS:
+        if path.exists():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def setup() -> None:
+    """Create .venv and install everything, unless the inputs are unchanged since last time."""
+    if sys.version_info < (3, 11):
+        sys.exit("ehrconnect needs Python 3.11 or newer")
+    if not PY.exists():
+        _say(f"creating virtual environment in {VENV}")
+        _run([sys.executable, "-m", "venv", str(VENV)])
+    wanted = _inputs_digest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    _say("installing server, SDK and development tools (first run takes a minute)")
+    pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    constraints = ["-c", str(ROOT / "constraints.txt")] if (ROOT / "constraints.txt").exists() else []
+    _run([*pip, "--upgrade", "pip"])
+    _run(
+        [
+            *pip,
+            *constraints,
+            "-e",
+            str(ROOT / "server"),
+            "-e",
+            str(ROOT / "sdk"),
+            "-r",
+            str(ROOT / "requirements-dev.txt"),
+        ]
+    )
+    STAMP.write_text(wanted)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _postgres_bin() -> Path | None:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists():
+            return candidate
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+class ThrowawayPostgres:
+    """A private PostgreSQL cluster in a temporary directory, on a free loopback port."""
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.dir = Path(tempfile.mkdtemp(prefix="ehrconnect-pg-"))
+        self.port = _free_port()
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(self.dir, "postgres")
+
+    def start(self) -> str:
+        data = self.dir / "data"
+        _run([*self.as_user, str(self.bindir / "initdb"), "-D", str(data), "-U", "postgres",
+              "--auth=trust", "-E", "UTF8"], stdout=subprocess.DEVNULL)
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off " \
+               "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        _run([*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-w",
+              "-l", str(self.dir / "log"), "start"], stdout=subprocess.DEVNULL)
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        subprocess.run([*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.dir / "data"),
+                        "-m", "immediate", "stop"], stdout=subprocess.DEVNULL, check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test(extra: list[str]) -> int:
+    setup()
+    env = dict(os.environ)
+    ci = env.get("CI", "").lower() == "true"
+    steps = [
+        ("ruff", [str(BIN / "ruff"), "check", "."]),
+        ("mypy", [str(BIN / "mypy")]),
+    ]
+    for name, cmd in steps:
+        _say(f"{name} ...")
+        if subprocess.run(cmd, cwd=ROOT, env=env).returncode != 0:
+            _say(f"{name} failed")
+            return 1
+    cluster: ThrowawayPostgres | None = None
+    if not env.get("EHRCONNECT_TEST_DATABASE_URL"):
+        bindir = _postgres_bin()
+        if bindir is not None:
+            cluster = ThrowawayPostgres(bindir)
+            env["EHRCONNECT_TEST_DATABASE_URL"] = cluster.start()
+            _say(f"started a throwaway PostgreSQL on port {cluster.port}")
+        elif ci:
+            _say("CI=true but no PostgreSQL found: install it (apt-get install postgresql)")
+            return 1
+        else:
+            _say("PostgreSQL not installed: PostgreSQL variants of the tests will be skipped")
+    if ci:
+        env["EHRCONNECT_TEST_REQUIRE_ALL"] = "1"
+    try:
+        started = time.monotonic()
+        code = subprocess.run([str(PY), "-m", "pytest", *extra], cwd=ROOT, env=env).returncode
+        _say(f"pytest finished in {time.monotonic() - started:.0f}s with exit code {code}")
+        return code
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def run(extra: list[str]) -> int:
+    setup()
+    return subprocess.run([str(BIN / "ehrconnect"), "demo", *extra], cwd=ROOT).returncode
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in {"setup", "run", "test"}:
+        print(__doc__)
+        return 2
+    command, extra = sys.argv[1], sys.argv[2:]
+    if command == "setup":
+        setup()
+        return 0
+    if command == "run":
+        return run(extra)
+    return test(extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
