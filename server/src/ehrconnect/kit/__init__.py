@@ -1,0 +1,1 @@
+"""Domain-agnostic building blocks: ids, time, crypto, pagination cursors, database plumbing."""
