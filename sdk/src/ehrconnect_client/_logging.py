@@ -1,0 +1,90 @@
+"""Failure logging on the stdlib logger ``ehrconnect_client``.
+
+What is logged: HTTP method, URL path (object ids live there), status, error type/code/param,
+request id, retry attempt and delay. What is never logged: query strings (list filters carry
+emails), request or response bodies (names, emails, FHIR data), headers (the API key), and
+server error messages (they may quote submitted values). Each record also carries these facts
+as ``extra`` attributes prefixed ``ehrconnect_`` for structured handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ._errors import APIError
+
+logger = logging.getLogger("ehrconnect_client")
+
+
+def log_api_error(method: str, path: str, error: APIError, *, attempt: int) -> None:
+    """Log an error response that is being raised to the caller."""
+    logger.warning(
+        "ehrconnect request failed: %s %s status=%s type=%s code=%s param=%s request_id=%s attempt=%d",
+        method,
+        path,
+        error.http_status,
+        error.type,
+        error.code,
+        error.param,
+        error.request_id,
+        attempt,
+        extra={
+            "ehrconnect_method": method,
+            "ehrconnect_path": path,
+            "ehrconnect_status": error.http_status,
+            "ehrconnect_error_type": error.type,
+            "ehrconnect_error_code": error.code,
+            "ehrconnect_request_id": error.request_id,
+        },
+    )
+
+
+def log_connection_error(method: str, path: str, exc: BaseException, *, attempt: int) -> None:
+    """Log a request that got no response and is being raised to the caller."""
+    logger.warning(
+        "ehrconnect request failed without a response: %s %s error=%s attempt=%d",
+        method,
+        path,
+        type(exc).__name__,
+        attempt,
+        extra={"ehrconnect_method": method, "ehrconnect_path": path, "ehrconnect_status": None},
+    )
+
+
+def log_retry(
+    method: str,
+    path: str,
+    *,
+    reason: str,
+    delay: float,
+    retry_number: int,
+    request_id: str | None,
+) -> None:
+    """Log that a failed attempt will be retried after ``delay`` seconds."""
+    logger.info(
+        "ehrconnect retrying %s %s after %s (retry %d in %.3fs, request_id=%s)",
+        method,
+        path,
+        reason,
+        retry_number,
+        delay,
+        request_id,
+        extra={
+            "ehrconnect_method": method,
+            "ehrconnect_path": path,
+            "ehrconnect_request_id": request_id,
+            "ehrconnect_retry": retry_number,
+        },
+    )
+
+
+def log_success(method: str, path: str, *, status: int, request_id: str | None, elapsed: float) -> None:
+    """Debug-level trace of a successful request."""
+    logger.debug(
+        "ehrconnect %s %s status=%d request_id=%s elapsed=%.3fs",
+        method,
+        path,
+        status,
+        request_id,
+        elapsed,
+    )
