@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the JSON API routers: context, auth dependency, middleware, handlers."""

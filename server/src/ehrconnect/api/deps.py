@@ -1,0 +1,62 @@
+"""FastAPI dependencies: API-key authentication, rate limiting, version resolution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy import select
+
+from ehrconnect.api.context import get_context
+from ehrconnect.auth.keys import key_state
+from ehrconnect.errors import APIError
+from ehrconnect.kit.crypto import sha256_hex
+from ehrconnect.models import ApiKey
+from ehrconnect.versions import resolve_version
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    """Who is calling: every query of theirs is scoped to (organization_id, environment)."""
+
+    organization_id: str
+    environment: str
+    api_key_id: str
+    api_version: str
+
+
+async def authenticate(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    version: Annotated[
+        str | None,
+        Header(alias="Version", description="API version date, e.g. 2026-04-25; default: the key's pin."),
+    ] = None,
+) -> AuthContext:
+    ctx = get_context(request)
+    if not authorization:
+        raise APIError("missing_api_key", "Send your API key as `Authorization: Bearer <key>`.")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise APIError("invalid_api_key", "The Authorization header must be `Bearer <key>`.")
+    async with ctx.db.sessionmaker() as session:
+        key = (
+            await session.execute(select(ApiKey).where(ApiKey.key_hash == sha256_hex(token)))
+        ).scalar_one_or_none()
+    if key is None or key_state(key) == "revoked":
+        raise APIError("invalid_api_key", "The API key is invalid or has been revoked.")
+    if key_state(key) == "expired":
+        raise APIError("expired_api_key", "The API key has expired; create a new one.")
+    wait = ctx.rate_limiter.check(key.id)
+    if wait is not None:
+        raise APIError(
+            "throttled", "Too many requests for this API key; slow down.", headers={"Retry-After": str(wait)}
+        )
+    api_version = resolve_version(version, key.api_version)
+    request.scope.setdefault("state", {})["api_version"] = api_version
+    return AuthContext(key.organization_id, key.environment, key.id, api_version)
+
+
+Auth = Annotated[AuthContext, Depends(authenticate)]

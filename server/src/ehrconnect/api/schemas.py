@@ -1,0 +1,84 @@
+"""Wire shapes shared by every router: list envelope, tombstones, common query parameters."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from fastapi import Query
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from ehrconnect.kit.ids import PREFIXES
+
+T = TypeVar("T")
+
+#: Medblocks reserved id prefixes (the union of every doc generation).
+RESERVED_PATIENT_ID_PREFIXES = ("pat_", "sess_", "ps_", "pf_", "conn_", "fhirsrc_", "wh_", "evt_")
+assert all(p in RESERVED_PATIENT_ID_PREFIXES for p in (PREFIXES["session"], PREFIXES["connection"]))
+
+MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY_LENGTH = 40
+MAX_METADATA_BYTES = 16_384
+
+
+class WireModel(BaseModel):
+    """Response objects: every declared field is always present (nulls included)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RequestModel(BaseModel):
+    """Request bodies: unknown fields are a 400, as the upstream spec's additionalProperties=false."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class ListResponse(WireModel, Generic[T]):
+    resource_type: Literal["list"] = "list"
+    data: list[T]
+    has_more: bool
+    next_cursor: str | None
+
+
+def check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if len(value) > MAX_METADATA_KEYS:
+        raise ValueError(f"metadata can hold at most {MAX_METADATA_KEYS} keys")
+    for key in value:
+        if not 1 <= len(key) <= MAX_METADATA_KEY_LENGTH:
+            raise ValueError(f"metadata keys must be 1 to {MAX_METADATA_KEY_LENGTH} characters")
+    if len(json.dumps(value)) > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata must serialize to at most {MAX_METADATA_BYTES} bytes")
+    return value
+
+
+def check_patient_id(value: str) -> str:
+    if value.startswith(RESERVED_PATIENT_ID_PREFIXES):
+        raise ValueError(
+            "patient_id must not start with a reserved prefix (" + ", ".join(RESERVED_PATIENT_ID_PREFIXES) + ")"
+        )
+    return value
+
+
+Metadata = Annotated[dict[str, Any] | None, AfterValidator(check_metadata)]
+
+LimitQuery = Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")]
+CursorQuery = Annotated[
+    str | None, Query(max_length=200, description="The previous page's `next_cursor`.")
+]
+
+
+def cursor_key(cursor: str | None, param: str = "starting_after") -> str | None:
+    """Decode a list cursor or answer 400 `invalid_data` naming the parameter."""
+    from ehrconnect.errors import APIError
+    from ehrconnect.kit.pagination import InvalidCursor, decode_cursor
+
+    if cursor is None:
+        return None
+    try:
+        return decode_cursor(cursor)
+    except InvalidCursor:
+        raise APIError(
+            "invalid_data", "This cursor is malformed; pass back a next_cursor exactly.", param=param
+        ) from None

@@ -1,0 +1,1 @@
+"""API keys -> AuthContext(organization, environment); per-key rate limits."""

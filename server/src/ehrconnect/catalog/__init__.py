@@ -1,0 +1,1 @@
+"""The FHIR source catalog: what patients can connect to, per environment."""

@@ -1,0 +1,43 @@
+"""Seeds the sandbox environment's catalog with the built-in sandbox EHR's fault profiles."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ehrconnect.catalog.urls import normalize_base_url
+from ehrconnect.kit.ids import new_id
+from ehrconnect.models import FhirSource
+from ehrconnect.sandbox_ehr.profiles import sandbox_sources
+
+SANDBOX_VENDOR_TYPE = "sandbox"
+
+
+async def seed_sandbox_catalog(session: AsyncSession, sandbox_root_url: str) -> list[FhirSource]:
+    """Insert or update one sandbox source per fault profile (idempotent; ids stay stable)."""
+    seeded = []
+    for entry in sandbox_sources(sandbox_root_url):
+        normalized = normalize_base_url(entry.fhir_base_url)
+        source = (
+            await session.execute(
+                select(FhirSource).where(
+                    FhirSource.environment == "sandbox", FhirSource.normalized_base_url == normalized
+                )
+            )
+        ).scalar_one_or_none()
+        if source is None:
+            source = FhirSource(id=new_id("fhir_source"), environment="sandbox", normalized_base_url=normalized)
+            session.add(source)
+        source.fhir_base_url = entry.fhir_base_url
+        source.name = entry.name
+        source.type = SANDBOX_VENDOR_TYPE
+        source.brand = "Sandbox Health"
+        source.aliases = [entry.name, f"sandbox {entry.profile}"]
+        source.search_text = f"{entry.name} sandbox {entry.profile} {entry.description}"
+        source.logo_url = None
+        source.portal_url = entry.fhir_base_url.rsplit("/fhir", 1)[0]
+        source.fhir_version = "4.0.1"
+        source.provenance = {"importer": "sandbox-ehr", "profile": entry.profile}
+        seeded.append(source)
+    await session.flush()
+    return seeded

@@ -1,0 +1,1 @@
+"""Connections: a patient's authorization attempts and live links to FHIR sources."""

@@ -1,0 +1,1 @@
+"""Patient-facing hosted Connect pages."""

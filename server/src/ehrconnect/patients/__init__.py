@@ -1,0 +1,1 @@
+"""Patients: the integrating app's people, keyed by its own patient_id."""

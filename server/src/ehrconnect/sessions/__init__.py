@@ -1,0 +1,1 @@
+"""Connect Sessions: the hosted flow a patient opens to connect their records."""
