@@ -59,9 +59,7 @@ def parse_confidential_client(spec: str) -> ClientRegistration:
     client_id, colon, secret = credentials.partition(":")
     if not sep or not colon or not client_id or not secret or not redirect_uri:
         raise ValueError(f"expected CLIENT_ID:SECRET=REDIRECT_URI, got {spec!r}")
-    return ClientRegistration(
-        client_id=client_id, redirect_uris=[redirect_uri], client_secret=SecretStr(secret)
-    )
+    return ClientRegistration(client_id=client_id, redirect_uris=[redirect_uri], client_secret=SecretStr(secret))
 
 
 class SandboxSettings(BaseSettings):
