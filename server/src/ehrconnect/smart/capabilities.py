@@ -41,6 +41,14 @@ OAUTH_URIS_EXTENSION = "http://fhir-registry.smarthealthit.org/StructureDefiniti
 SMART_CAPABILITIES_EXTENSION = "http://fhir-registry.smarthealthit.org/StructureDefinition/capabilities"
 
 # Names under which servers declare Patient/$everything (FHIR R4 OperationDefinition Patient-everything).
+_OAUTH_URI_FIELDS = {
+    "authorize": "authorize",
+    "token": "token",
+    "register": "registration",
+    "manage": "manage",
+    "introspect": "introspect",
+    "revoke": "revoke",
+}
 _EVERYTHING_NAMES = frozenset({"everything", "$everything", "patient-everything"})
 
 
@@ -51,7 +59,7 @@ class OAuthUris(BaseModel):
 
     authorize: str | None = None
     token: str | None = None
-    register: str | None = None
+    registration: str | None = None  # the extension's "register" (a BaseModel method name)
     manage: str | None = None
     introspect: str | None = None
     revoke: str | None = None
@@ -162,8 +170,9 @@ def _parse_security(rest: dict[str, Any]) -> tuple[OAuthUris | None, tuple[str, 
             found: dict[str, str] = {}
             for sub in _dicts(ext.get("extension")):
                 name, value = _str(sub.get("url")), _str(sub.get("valueUri")) or _str(sub.get("valueUrl"))
-                if name in OAuthUris.model_fields and value:
-                    found[name] = value
+                field = _OAUTH_URI_FIELDS.get(name or "")
+                if field is not None and value:
+                    found[field] = value
             uris = OAuthUris(**found)
         elif ext.get("url") == SMART_CAPABILITIES_EXTENSION and (code := _str(ext.get("valueCode"))):
             smart_caps.append(code)

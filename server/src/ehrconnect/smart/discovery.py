@@ -170,7 +170,7 @@ def smart_configuration_from_capabilities(caps: ServerCapabilities, fhir_base_ur
             ("token_endpoint", "token"),
             ("revocation_endpoint", "revoke"),
             ("introspection_endpoint", "introspect"),
-            ("registration_endpoint", "register"),
+            ("registration_endpoint", "registration"),
             ("management_endpoint", "manage"),
         )
     }
