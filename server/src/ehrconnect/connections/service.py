@@ -11,6 +11,7 @@ from ehrconnect.errors import not_found
 from ehrconnect.kit.time import utcnow
 from ehrconnect.models import Connection, Job, Patient
 from ehrconnect.patients import repository as patients_repo
+from ehrconnect.worker.queue import sync_dedupe_key
 
 
 def destroy_tokens(connection: Connection) -> None:
@@ -47,6 +48,6 @@ async def _cancel_jobs(session: AsyncSession, connection_ids: list[str]) -> None
         return
     await session.execute(
         update(Job)
-        .where(Job.status == "queued", Job.dedupe_key.in_([f"sync:{cid}" for cid in connection_ids]))
+        .where(Job.status == "queued", Job.dedupe_key.in_([sync_dedupe_key(cid) for cid in connection_ids]))
         .values(status="failed", last_error="cancelled: connection disconnected", finished_at=utcnow())
     )

@@ -1,0 +1,1 @@
+"""Durable background jobs: rows written in the caller's transaction, claimed with leases."""

@@ -1,0 +1,1 @@
+"""Test support code shared by the suites (real servers on loopback ports)."""
