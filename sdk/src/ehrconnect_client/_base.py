@@ -38,9 +38,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-USER_AGENT = (
-    f"ehrconnect-client-python/{__version__} python/{platform.python_version()} httpx/{httpx.__version__}"
-)
+USER_AGENT = f"ehrconnect-client-python/{__version__} python/{platform.python_version()} httpx/{httpx.__version__}"
 
 
 class RequestOptions(TypedDict, total=False):
@@ -162,9 +160,7 @@ class ClientCore:
     def api_error(self, response: httpx.Response) -> APIError:
         """Turn an error response into the matching :class:`APIError` subclass."""
         retry_after = parse_retry_after(response.headers.get("retry-after"), now=self.clock())
-        return error_from_response(
-            response.status_code, response.headers, response.content, retry_after=retry_after
-        )
+        return error_from_response(response.status_code, response.headers, response.content, retry_after=retry_after)
 
     def decide_after_error(self, call: PreparedCall, error: APIError, retries_done: int) -> RetryDecision:
         """Retry decision after an error response."""
@@ -243,9 +239,7 @@ class ClientCore:
 
     # -- logging ----------------------------------------------------------------------------
     @staticmethod
-    def log_retry(
-        call: PreparedCall, decision: RetryDecision, retries_done: int, request_id: str | None
-    ) -> None:
+    def log_retry(call: PreparedCall, decision: RetryDecision, retries_done: int, request_id: str | None) -> None:
         """Record a retry about to happen."""
         _logging.log_retry(
             call.method,

@@ -176,9 +176,7 @@ class Client(_ClientBase):
         options: RequestOptions | None = None,
     ) -> M:
         core = self._core
-        call = core.prepare(
-            method, path, params=params, body=body, idempotency_key=idempotency_key, options=options
-        )
+        call = core.prepare(method, path, params=params, body=body, idempotency_key=idempotency_key, options=options)
         retries_done = 0
         while True:
             request = core.build_request(self._http, call)
@@ -208,9 +206,7 @@ class Client(_ClientBase):
             self._sleep(decision.delay)
             retries_done += 1
 
-    def _get_page(
-        self, path: str, model: type[P], params: Mapping[str, Any], options: RequestOptions | None
-    ) -> P:
+    def _get_page(self, path: str, model: type[P], params: Mapping[str, Any], options: RequestOptions | None) -> P:
         page = self._request("GET", path, model, params=params, options=options)
 
         def fetch(cursor: str) -> P:
@@ -254,9 +250,7 @@ class AsyncClient(_ClientBase):
             clock=clock,
         )
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            transport=transport, timeout=timeout, follow_redirects=False
-        )
+        self._http = http_client or httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
         self._sleep = sleep
         self.patients = AsyncPatients(self)
         self.sessions = AsyncSessions(self)
@@ -315,9 +309,7 @@ class AsyncClient(_ClientBase):
         options: RequestOptions | None = None,
     ) -> M:
         core = self._core
-        call = core.prepare(
-            method, path, params=params, body=body, idempotency_key=idempotency_key, options=options
-        )
+        call = core.prepare(method, path, params=params, body=body, idempotency_key=idempotency_key, options=options)
         retries_done = 0
         while True:
             request = core.build_request(self._http, call)

@@ -77,9 +77,7 @@ def resolve_config(
     if not url:
         # No silent default: a self-hosted platform has no universal address, and guessing one
         # would send the key to a server the caller never chose.
-        raise ConfigurationError(
-            "No base URL: pass base_url= or set EHRCONNECT_API_URL (or MEDBLOCKS_API_URL)"
-        )
+        raise ConfigurationError("No base URL: pass base_url= or set EHRCONNECT_API_URL (or MEDBLOCKS_API_URL)")
     version = api_version if api_version is not None else _first_env(environ, _VERSION_VARS)
     return ClientConfig(
         base_url=validate_base_url(url),

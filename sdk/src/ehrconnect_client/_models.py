@@ -76,9 +76,7 @@ class PatientConnection(EhrconnectObject):
 
     id: str
     resource_type: str = "connection"
-    session_id: str | None = Field(
-        default=None, validation_alias=AliasChoices("session_id", "patient_session_id")
-    )
+    session_id: str | None = Field(default=None, validation_alias=AliasChoices("session_id", "patient_session_id"))
     connection_id: str
     status: str
     scopes: list[str] = Field(default_factory=list)

@@ -52,9 +52,7 @@ class ListPage(BaseModel, Generic[T]):
         A page built by hand (not fetched by a client) yields only its own items.
         """
         if self._fetch_next_async is not None:
-            raise TypeError(
-                "this page came from an AsyncClient: use `async for x in page.auto_paging_aiter()`"
-            )
+            raise TypeError("this page came from an AsyncClient: use `async for x in page.auto_paging_aiter()`")
         page: ListPage[T] | None = self
         while page is not None:
             yield from page.data
@@ -86,9 +84,7 @@ class ListPage(BaseModel, Generic[T]):
 def _check_progress(cursor: str, following: Any) -> None:
     # A server that hands back the cursor it was given would make auto-paging loop forever.
     if isinstance(following, ListPage) and following.has_more and following.continuation_cursor() == cursor:
-        raise APIResponseValidationError(
-            "pagination cursor did not advance", http_status=200, request_id=None
-        )
+        raise APIResponseValidationError("pagination cursor did not advance", http_status=200, request_id=None)
 
 
 def attach_sync(page: ListPage[Any], fetch: Callable[[str], Any]) -> None:

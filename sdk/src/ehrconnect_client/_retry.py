@@ -120,9 +120,7 @@ def decide(
     if retries_done >= policy.max_retries:
         return RetryDecision(False, reason=f"gave up after {retries_done} retries")
     if retry_after is not None and retry_after > policy.max_retry_after:
-        return RetryDecision(
-            False, reason=f"Retry-After {retry_after:g}s exceeds {policy.max_retry_after:g}s"
-        )
+        return RetryDecision(False, reason=f"Retry-After {retry_after:g}s exceeds {policy.max_retry_after:g}s")
     delay = policy.backoff(retries_done, rand)
     if retry_after is not None:
         delay = max(delay, retry_after)

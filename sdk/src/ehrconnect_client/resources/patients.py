@@ -92,9 +92,7 @@ class Patients:
         **options: Unpack[RequestOptions],
     ) -> ListPage[Patient]:
         """``GET /patients``, newest first; ``patient_id`` and ``email`` are exact filters."""
-        params = drop_none(
-            {"limit": limit, "starting_after": starting_after, "patient_id": patient_id, "email": email}
-        )
+        params = drop_none({"limit": limit, "starting_after": starting_after, "patient_id": patient_id, "email": email})
         return self._client._get_page("/patients", ListPage[Patient], params, options)
 
     def iter_all(
@@ -119,9 +117,7 @@ class Patients:
     ) -> ListPage[Session]:
         """``GET /patients/{id}/sessions``; ``status`` is ``open``, ``complete`` or ``expired``."""
         params = drop_none({"limit": limit, "starting_after": starting_after, "status": status})
-        return self._client._get_page(
-            _patient_path(patient_id) + "/sessions", ListPage[Session], params, options
-        )
+        return self._client._get_page(_patient_path(patient_id) + "/sessions", ListPage[Session], params, options)
 
     def disconnect(
         self, patient_id: str, connection_id: str, **options: Unpack[RequestOptions]
@@ -217,15 +213,11 @@ class AsyncPatients:
     ) -> Patient:
         """``PUT /patients/{id}`` (full replace); see :meth:`Patients.update`."""
         body = patient_body(patient_id, email=email, name=name, metadata=metadata)
-        return await self._client._request(
-            "PUT", _patient_path(patient_id), Patient, body=body, options=options
-        )
+        return await self._client._request("PUT", _patient_path(patient_id), Patient, body=body, options=options)
 
     async def delete(self, patient_id: str, **options: Unpack[RequestOptions]) -> DeletedPatient:
         """``DELETE /patients/{id}``; see :meth:`Patients.delete`."""
-        return await self._client._request(
-            "DELETE", _patient_path(patient_id), DeletedPatient, options=options
-        )
+        return await self._client._request("DELETE", _patient_path(patient_id), DeletedPatient, options=options)
 
     async def list(
         self,
@@ -237,9 +229,7 @@ class AsyncPatients:
         **options: Unpack[RequestOptions],
     ) -> ListPage[Patient]:
         """``GET /patients``; walk all pages with ``auto_paging_aiter()``."""
-        params = drop_none(
-            {"limit": limit, "starting_after": starting_after, "patient_id": patient_id, "email": email}
-        )
+        params = drop_none({"limit": limit, "starting_after": starting_after, "patient_id": patient_id, "email": email})
         return await self._client._get_page("/patients", ListPage[Patient], params, options)
 
     async def iter_all(
@@ -292,9 +282,7 @@ class AsyncPatients:
         params = records_params(
             types=type, since=since, count=count, starting_after=starting_after, ending_before=ending_before
         )
-        return await self._client._get_page(
-            _patient_path(patient_id) + "/records", RecordsPage, params, options
-        )
+        return await self._client._get_page(_patient_path(patient_id) + "/records", RecordsPage, params, options)
 
     async def iter_records(
         self,
