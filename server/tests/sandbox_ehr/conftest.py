@@ -21,8 +21,8 @@ def server_factory() -> Iterator[Callable[..., str]]:
     """Start extra servers with custom settings for one test."""
     stack: list[Any] = []
 
-    def start(**overrides: Any) -> str:
-        context = run_server(make_settings(**overrides))
+    def start(mount: str = "", **overrides: Any) -> str:
+        context = run_server(make_settings(**overrides), mount=mount)
         stack.append(context)
         return context.__enter__()
 

@@ -20,6 +20,8 @@ import httpx
 import uvicorn
 from ehrconnect.sandbox_ehr import ClientRegistration, SandboxSettings, create_app
 from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 PUBLIC_CLIENT = "test-app"
 PUBLIC_REDIRECT = "http://127.0.0.1:1/callback"
@@ -44,14 +46,19 @@ def make_settings(**overrides: Any) -> SandboxSettings:
 
 
 @contextmanager
-def run_server(settings: SandboxSettings) -> Iterator[str]:
-    """Run the sandbox on a free 127.0.0.1 port in a thread; yields its root URL."""
+def run_server(settings: SandboxSettings, mount: str = "") -> Iterator[str]:
+    """Run the sandbox on a free 127.0.0.1 port in a thread; yields its root URL.
+
+    With ``mount`` (e.g. ``/sandbox-ehr``) the sandbox is mounted inside a parent Starlette app,
+    as ``ehrconnect serve`` does.
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"
-    )
+    app = create_app(settings)
+    if mount:
+        app = Starlette(routes=[Mount(mount, app=app)])
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -61,7 +68,7 @@ def run_server(settings: SandboxSettings) -> Iterator[str]:
             raise RuntimeError("sandbox server did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}{mount}"
     finally:
         server.should_exit = True
         thread.join(10)
