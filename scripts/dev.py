@@ -35,6 +35,7 @@ INPUTS = [
     ROOT / "sdk" / "pyproject.toml",
     ROOT / "requirements-dev.txt",
     ROOT / "constraints.txt",
+    ROOT / "examples" / "trialmatched" / "pyproject.toml",
 ]
 
 
@@ -56,7 +57,7 @@ def _inputs_digest() -> str:
 
 def setup() -> None:
     """Create .venv and install everything, unless the inputs are unchanged since last time."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script is what tells a user their Python is too old
         sys.exit("ehrconnect needs Python 3.11 or newer")
     if not PY.exists():
         _say(f"creating virtual environment in {VENV}")
@@ -76,6 +77,8 @@ def setup() -> None:
             str(ROOT / "server"),
             "-e",
             str(ROOT / "sdk"),
+            "-e",
+            str(ROOT / "examples" / "trialmatched"),
             "-r",
             str(ROOT / "requirements-dev.txt"),
         ]
@@ -162,9 +165,98 @@ def test(extra: list[str]) -> int:
             cluster.stop()
 
 
+DEMO_ORG = "demo"
+
+
+def _demo_key(env: dict[str, str], data_dir: Path) -> str:
+    """The demo sandbox key: minted once, kept in the (git-ignored) data dir with mode 0600."""
+    import json
+
+    key_file = data_dir / "demo-sandbox-key.json"
+    if key_file.exists():
+        stored = json.loads(key_file.read_text())
+        listed = subprocess.run([str(BIN / "ehrconnect"), "keys", "list", "--org", DEMO_ORG, "--json"],
+                                env=env, check=True, capture_output=True, text=True).stdout
+        if any(k["id"] == stored["id"] and k["state"] == "active" for k in json.loads(listed)):
+            return str(stored["key"])
+    created = subprocess.run(
+        [str(BIN / "ehrconnect"), "keys", "create", "--org", DEMO_ORG, "--env", "sandbox", "--json"],
+        env=env, check=True, capture_output=True, text=True,
+    ).stdout
+    key_file.write_text(created)
+    key_file.chmod(0o600)
+    return str(json.loads(created)["key"])
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{url} exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"{url} did not come up")
+
+
 def run(extra: list[str]) -> int:
+    """Platform (API + hosted pages + sandbox EHR + embedded worker) and the example app."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="scripts/dev.py run")
+    parser.add_argument("--port", type=int, default=8000, help="platform port")
+    parser.add_argument("--app-port", type=int, default=8001, help="example app port")
+    args = parser.parse_args(extra)
     setup()
-    return subprocess.run([str(BIN / "ehrconnect"), "demo", *extra], cwd=ROOT).returncode
+    data_dir = ROOT / "data"
+    data_dir.mkdir(exist_ok=True)
+    platform_url = f"http://127.0.0.1:{args.port}"
+    app_url = f"http://127.0.0.1:{args.app_port}"
+    env = dict(os.environ)
+    env.setdefault("EHRCONNECT_DATA_DIR", str(data_dir))
+    env.setdefault("EHRCONNECT_PUBLIC_URL", platform_url)
+    _run([str(BIN / "ehrconnect"), "db", "upgrade"], env=env)
+    key = _demo_key(env, data_dir)
+    app_env = dict(env, EHRCONNECT_API_KEY=key, EHRCONNECT_API_URL=platform_url,
+                   TRIALMATCHED_PUBLIC_URL=app_url,
+                   TRIALMATCHED_DATABASE=str(data_dir / "trialmatched.sqlite3"))
+    procs = [
+        subprocess.Popen([str(BIN / "ehrconnect"), "serve", "--port", str(args.port)], env=env),
+        subprocess.Popen([str(BIN / "trialmatched"), "--port", str(args.app_port)], env=app_env),
+    ]
+    try:
+        _wait_healthy(f"{platform_url}/health", procs[0])
+        _wait_healthy(f"{app_url}/", procs[1])
+        print(f"""
+ehrconnect is running (Ctrl-C stops everything)
+
+  Example app (TrialMatched)   {app_url}
+  Platform API                 {platform_url}
+  API reference (offline)      {platform_url}/docs
+  Sandbox EHR (normal profile) {platform_url}/sandbox-ehr/normal/fhir
+  Sandbox API key (demo org)   {key}
+
+  Try:  curl -H "Authorization: Bearer {key}" "{platform_url}/connections?q=sandbox"
+  Sandbox patients and their passwords are listed on the sandbox sign-in page.
+""", flush=True)
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def main() -> int:
