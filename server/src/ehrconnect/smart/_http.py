@@ -98,9 +98,7 @@ async def send(
     except httpx.TimeoutException as exc:
         raise SourceUnavailable(f"{what}: timed out", url=describe_url(request.url)) from exc
     except httpx.TransportError as exc:
-        raise SourceUnavailable(
-            f"{what}: network error ({type(exc).__name__})", url=describe_url(request.url)
-        ) from exc
+        raise SourceUnavailable(f"{what}: network error ({type(exc).__name__})", url=describe_url(request.url)) from exc
 
 
 async def read_body_limited(response: httpx.Response, limit: int, *, what: str) -> bytes:
@@ -118,9 +116,7 @@ async def read_body_limited(response: httpx.Response, limit: int, *, what: str) 
                 raise ResponseTooLarge(f"{what}: response larger than {limit} bytes")
             chunks.append(chunk)
     except httpx.TimeoutException as exc:
-        raise SourceUnavailable(
-            f"{what}: timed out reading the body", url=describe_url(response.url)
-        ) from exc
+        raise SourceUnavailable(f"{what}: timed out reading the body", url=describe_url(response.url)) from exc
     except httpx.TransportError as exc:
         raise SourceUnavailable(
             f"{what}: network error reading the body ({type(exc).__name__})", url=describe_url(response.url)
@@ -145,9 +141,7 @@ async def raise_for_transient(response: httpx.Response, *, what: str, clock: Clo
     if status == 429:
         await response.aclose()
         retry_after = parse_retry_after(response.headers.get("retry-after"), now=clock())
-        raise RateLimited(
-            f"{what}: rate limited (HTTP 429)", retry_after=retry_after, url=describe_url(response.url)
-        )
+        raise RateLimited(f"{what}: rate limited (HTTP 429)", retry_after=retry_after, url=describe_url(response.url))
     if status >= 500:
         await response.aclose()
         raise SourceUnavailable(f"{what}: HTTP {status}", status_code=status, url=describe_url(response.url))

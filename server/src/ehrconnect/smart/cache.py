@@ -44,9 +44,7 @@ class SingleFlightCache(Generic[V]):
     exception. Cancelling one waiter does not cancel the shared load for the others.
     """
 
-    def __init__(
-        self, loader: Callable[[str], Awaitable[V]], *, ttl: timedelta, clock: Clock = utc_now
-    ) -> None:
+    def __init__(self, loader: Callable[[str], Awaitable[V]], *, ttl: timedelta, clock: Clock = utc_now) -> None:
         if ttl <= timedelta(0):
             raise ValueError("ttl must be positive")
         self._loader = loader
@@ -114,12 +112,8 @@ class DiscoveryCache:
     ) -> None:
         self._http = http
         self._timeout = timeout
-        self._smart: SingleFlightCache[SmartConfiguration] = SingleFlightCache(
-            self._load_smart, ttl=ttl, clock=clock
-        )
-        self._caps: SingleFlightCache[ServerCapabilities] = SingleFlightCache(
-            self._load_caps, ttl=ttl, clock=clock
-        )
+        self._smart: SingleFlightCache[SmartConfiguration] = SingleFlightCache(self._load_smart, ttl=ttl, clock=clock)
+        self._caps: SingleFlightCache[ServerCapabilities] = SingleFlightCache(self._load_caps, ttl=ttl, clock=clock)
 
     async def _load_smart(self, base: str) -> SmartConfiguration:
         return await discover_smart_configuration(self._http, base, http_timeout=self._timeout)
@@ -153,9 +147,7 @@ class DiscoveryCache:
         """The parsed CapabilityStatement, cached like :meth:`get`."""
         return await self._caps.get(normalize_base_url(fhir_base_url))
 
-    def peek_server_capabilities(
-        self, fhir_base_url: str, *, allow_stale: bool = False
-    ) -> ServerCapabilities | None:
+    def peek_server_capabilities(self, fhir_base_url: str, *, allow_stale: bool = False) -> ServerCapabilities | None:
         """The cached CapabilityStatement summary without fetching."""
         return self._caps.peek(normalize_base_url(fhir_base_url), allow_stale=allow_stale)
 

@@ -132,8 +132,7 @@ class ServerCapabilities(BaseModel):
         """True when ``Patient/$everything`` is declared (on Patient or at the system level)."""
         patient = self.resources.get("Patient")
         if patient is not None and (
-            patient.operations & _EVERYTHING_NAMES
-            or any(_is_everything(d) for d in patient.operation_definitions)
+            patient.operations & _EVERYTHING_NAMES or any(_is_everything(d) for d in patient.operation_definitions)
         ):
             return True
         return any(_is_everything(d) for d in self.system_operation_definitions)
@@ -224,9 +223,7 @@ def parse_capability_statement(doc: Any) -> ServerCapabilities:
                 )
             resources[rtype] = cap
     formats = (
-        tuple(f for f in doc.get("format", []) if isinstance(f, str))
-        if isinstance(doc.get("format"), list)
-        else ()
+        tuple(f for f in doc.get("format", []) if isinstance(f, str)) if isinstance(doc.get("format"), list) else ()
     )
     return ServerCapabilities(
         fhir_version=_str(doc.get("fhirVersion")),
@@ -270,9 +267,7 @@ async def fetch_capability_statement(
     except (ValueError, _TooLarge) as exc:
         raise SmartDiscoveryError(f"{what}: {exc}", url=describe_url(url), status_code=200) from exc
     if not isinstance(doc, dict) or doc.get("resourceType") != "CapabilityStatement":
-        raise SmartDiscoveryError(
-            f"{what}: not a CapabilityStatement", url=describe_url(url), status_code=200
-        )
+        raise SmartDiscoveryError(f"{what}: not a CapabilityStatement", url=describe_url(url), status_code=200)
     return doc
 
 
@@ -283,6 +278,4 @@ async def fetch_server_capabilities(
     http_timeout: httpx.Timeout = DISCOVERY_TIMEOUT,
 ) -> ServerCapabilities:
     """Fetch and parse ``{base}/metadata``. Errors as :func:`fetch_capability_statement`."""
-    return parse_capability_statement(
-        await fetch_capability_statement(http, fhir_base_url, http_timeout=http_timeout)
-    )
+    return parse_capability_statement(await fetch_capability_statement(http, fhir_base_url, http_timeout=http_timeout))

@@ -78,10 +78,7 @@ def select_auth_method(client: ClientRegistration, config: SmartConfiguration) -
     if client.auth_method is not None:
         return client.auth_method
     supported = config.token_endpoint_auth_methods_supported
-    if (
-        ClientAuthMethod.CLIENT_SECRET_POST in supported
-        and ClientAuthMethod.CLIENT_SECRET_BASIC not in supported
-    ):
+    if ClientAuthMethod.CLIENT_SECRET_POST in supported and ClientAuthMethod.CLIENT_SECRET_BASIC not in supported:
         return ClientAuthMethod.CLIENT_SECRET_POST
     # RFC 6749 §2.3.1: servers MUST support HTTP Basic for clients with a password.
     return ClientAuthMethod.CLIENT_SECRET_BASIC
@@ -119,9 +116,7 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text[:_MAX_DESCRIPTION]
 
 
-def _error_from_body(
-    body: bytes, status: int, error_cls: type[OAuthError], secrets: Iterable[str]
-) -> OAuthError:
+def _error_from_body(body: bytes, status: int, error_cls: type[OAuthError], secrets: Iterable[str]) -> OAuthError:
     """RFC 6749 §5.2 error object -> typed error; anything else -> INVALID_ERROR_RESPONSE."""
     try:
         doc = json.loads(body)
@@ -163,9 +158,7 @@ async def post_form(
     headers = {"Accept": "application/json"}
     apply_client_auth(client, auth_method, body, headers)
     secrets = [
-        v
-        for k, v in body.items()
-        if k not in ("grant_type", "token_type_hint", "redirect_uri", "scope", "client_id")
+        v for k, v in body.items() if k not in ("grant_type", "token_type_hint", "redirect_uri", "scope", "client_id")
     ]
     if client.client_secret is not None:
         secrets.append(client.client_secret.get_secret_value())
@@ -184,11 +177,7 @@ async def post_form(
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error_cls(
-            INVALID_TOKEN_RESPONSE, error_description="response is not JSON", status_code=status
-        ) from exc
+        raise error_cls(INVALID_TOKEN_RESPONSE, error_description="response is not JSON", status_code=status) from exc
     if not isinstance(doc, dict):
-        raise error_cls(
-            INVALID_TOKEN_RESPONSE, error_description="response is not a JSON object", status_code=status
-        )
+        raise error_cls(INVALID_TOKEN_RESPONSE, error_description="response is not a JSON object", status_code=status)
     return doc

@@ -119,9 +119,7 @@ def _resolve_endpoint(name: str, value: Any, *, doc_url: str, base_scheme: str) 
         raise SmartDiscoveryError(f"{name} must not contain a fragment", url=describe_url(doc_url))
     if base_scheme == "https" and url.scheme != "https":
         # Never downgrade: secrets and codes travel to these endpoints (RFC 6749 §3.1, §3.2 TLS).
-        raise SmartDiscoveryError(
-            f"{name} must use https for an https FHIR server", url=describe_url(doc_url)
-        )
+        raise SmartDiscoveryError(f"{name} must use https for an https FHIR server", url=describe_url(doc_url))
     return str(url)
 
 
@@ -159,9 +157,7 @@ def smart_configuration_from_capabilities(caps: ServerCapabilities, fhir_base_ur
     doc_url = base + "/metadata"
     uris = caps.oauth_uris
     if uris is None:
-        raise SmartDiscoveryError(
-            "CapabilityStatement has no oauth-uris extension", url=describe_url(doc_url)
-        )
+        raise SmartDiscoveryError("CapabilityStatement has no oauth-uris extension", url=describe_url(doc_url))
     scheme = httpx.URL(base).scheme
     resolved = {
         field: _resolve_endpoint(field, getattr(uris, attr), doc_url=doc_url, base_scheme=scheme)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -136,7 +136,7 @@ class FhirSession:
 
     async def search_pages(
         self, resource_type: str, params: Params | None = None, *, max_pages: int | None = None
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Search ``[base]/[type]?params`` and yield each result Bundle, following ``next`` links."""
         _check_type(resource_type)
         async for page in self._pages(self.url_for(resource_type), params, max_pages):
@@ -144,7 +144,7 @@ class FhirSession:
 
     async def everything_pages(
         self, patient_id: str, params: Params | None = None, *, max_pages: int | None = None
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """``Patient/[id]/$everything`` (FHIR R4 OperationDefinition Patient-everything), page by page."""
         if not _FHIR_ID.fullmatch(patient_id):
             raise ValueError("patient id is not a valid FHIR id")
@@ -153,14 +153,14 @@ class FhirSession:
 
     async def follow_pages(
         self, url: str | httpx.URL, *, max_pages: int | None = None
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Resume paging from an absolute page URL (e.g. :attr:`Unauthorized.url` after a refresh)."""
         async for page in self._pages(self.url_for(url), None, max_pages):
             yield page
 
     async def _pages(
         self, url: httpx.URL, params: Params | None, max_pages: int | None
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         seen: set[str] = set()
         next_url: httpx.URL | None = url
         count = 0
@@ -170,16 +170,12 @@ class FhirSession:
             bundle, page_url = await self._get_json(next_url, params)
             params = None  # next links carry their own full query (FHIR R4 §3.1.1.5)
             if bundle.get("resourceType") != "Bundle":
-                raise InvalidFhirResponse(
-                    "search did not return a Bundle", status_code=200, url=describe_url(page_url)
-                )
+                raise InvalidFhirResponse("search did not return a Bundle", status_code=200, url=describe_url(page_url))
             seen.add(str(page_url))
             count += 1
             next_url = self._next_link(bundle, page_url)
             if next_url is not None and str(next_url) in seen:
-                raise InvalidFhirResponse(
-                    "pagination loop: next link repeats a page", url=describe_url(next_url)
-                )
+                raise InvalidFhirResponse("pagination loop: next link repeats a page", url=describe_url(next_url))
             yield bundle
 
     def _next_link(self, bundle: Mapping[str, Any], page_url: httpx.URL) -> httpx.URL | None:
@@ -194,9 +190,7 @@ class FhirSession:
                 try:
                     target = page_url.join(href)
                 except httpx.InvalidURL as exc:
-                    raise InvalidFhirResponse(
-                        "next link is not a valid URL", url=describe_url(page_url)
-                    ) from exc
+                    raise InvalidFhirResponse("next link is not a valid URL", url=describe_url(page_url)) from exc
                 return self.guard.check(target)  # OriginViolation: never requested
         return None
 
@@ -221,9 +215,7 @@ class FhirSession:
                 await response.aclose()
                 redirects += 1
                 if redirects > self._max_redirects:
-                    raise InvalidFhirResponse(
-                        "too many redirects", status_code=status, url=describe_url(request.url)
-                    )
+                    raise InvalidFhirResponse("too many redirects", status_code=status, url=describe_url(request.url))
                 url = self.guard.check(request.url.join(response.headers["location"]))
                 continue
             if status == 401:
@@ -242,9 +234,7 @@ class FhirSession:
                 body = await read_body_limited(response, self._max_page_bytes, what="FHIR response")
                 doc = json.loads(body)
             except ResponseTooLarge as exc:
-                raise InvalidFhirResponse(
-                    str(exc), status_code=status, url=describe_url(request.url)
-                ) from exc
+                raise InvalidFhirResponse(str(exc), status_code=status, url=describe_url(request.url)) from exc
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise InvalidFhirResponse(
                     "FHIR response is not JSON", status_code=status, url=describe_url(request.url)
@@ -263,16 +253,12 @@ class FhirSession:
             codes = ()
         safe = describe_url(url)
         if status == 403:
-            raise Forbidden(
-                "FHIR request forbidden (HTTP 403)", status_code=status, url=safe, issue_codes=codes
-            )
+            raise Forbidden("FHIR request forbidden (HTTP 403)", status_code=status, url=safe, issue_codes=codes)
         if status in (404, 410):
             raise ResourceNotFound(
                 f"FHIR resource not found (HTTP {status})", status_code=status, url=safe, issue_codes=codes
             )
-        raise _FhirError(
-            f"FHIR request failed (HTTP {status})", status_code=status, url=safe, issue_codes=codes
-        )
+        raise _FhirError(f"FHIR request failed (HTTP {status})", status_code=status, url=safe, issue_codes=codes)
 
 
 def _check_type(resource_type: str) -> None:

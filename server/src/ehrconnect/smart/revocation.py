@@ -197,9 +197,7 @@ async def introspect_token(
     )
     active = doc.get("active")
     if not isinstance(active, bool):
-        raise IntrospectionError(
-            INVALID_TOKEN_RESPONSE, error_description="active is not a boolean", status_code=200
-        )
+        raise IntrospectionError(INVALID_TOKEN_RESPONSE, error_description="active is not a boolean", status_code=200)
     if not active:  # §2.2: for an inactive token nothing else is meaningful
         return IntrospectionResult(active=False)
     scope = doc.get("scope")

@@ -48,9 +48,7 @@ def is_v2_clinical_scope(scope: str) -> bool:
 
 def supports_v2_scopes(config: SmartConfiguration) -> bool:
     """Whether the server advertises SMART v2 scopes (``permission-v2`` or v2 ``scopes_supported``)."""
-    return config.has_capability("permission-v2") or any(
-        is_v2_clinical_scope(s) for s in config.scopes_supported
-    )
+    return config.has_capability("permission-v2") or any(is_v2_clinical_scope(s) for s in config.scopes_supported)
 
 
 def default_scopes(config: SmartConfiguration | None, *, launch_patient: bool = False) -> list[str]:

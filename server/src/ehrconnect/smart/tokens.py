@@ -196,9 +196,7 @@ async def exchange_authorization_code(
         http_timeout=http_timeout,
         clock=clock,
     )
-    return parse_token_response(
-        doc, requested_scopes=requested_scopes, require_patient=require_patient, clock=clock
-    )
+    return parse_token_response(doc, requested_scopes=requested_scopes, require_patient=require_patient, clock=clock)
 
 
 async def refresh_access_token(
