@@ -6,11 +6,32 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Development-only secret. `serve` refuses to start with it outside development.
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"
+
+
+class OAuthClientSetting(BaseModel):
+    """One client registration configured in settings, for a vendor type or a single source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Catalog vendor type (e.g. "epic") this registration serves, or
+    vendor_type: str | None = None
+    #: one source: its `fhirsrc_` id or its FHIR base URL.
+    source: str | None = None
+    client_id: str
+    client_secret: SecretStr | None = None
+    auth_method: Literal["none", "client_secret_basic", "client_secret_post"] | None = None
+    scopes: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> OAuthClientSetting:
+        if (self.vendor_type is None) == (self.source is None):
+            raise ValueError("set exactly one of vendor_type or source")
+        return self
 
 
 class Settings(BaseSettings):
@@ -40,6 +61,11 @@ class Settings(BaseSettings):
     #: Where the sandbox EHR lives; default: mounted in this server at {public_url}/sandbox-ehr.
     sandbox_ehr_url: str | None = None
     sandbox_client_id: str = "ehrconnect-sandbox"
+    #: OAuth client registrations from the environment (JSON list; see docs/hosted-flow.md):
+    #: [{"vendor_type"|"source": ..., "client_id": ..., "client_secret"?, "auth_method"?, "scopes"?}]
+    oauth_clients: list[OAuthClientSetting] = Field(default_factory=list)
+    #: How long a started SMART launch (`state`) stays usable (the spec'd 10 minutes).
+    oauth_state_ttl_seconds: int = 600
 
     embedded_worker: bool = True
     sync_interval_seconds: int = 24 * 3600

@@ -1,0 +1,261 @@
+"""Our OAuth client registrations at FHIR sources: which client id (and secret) to use where.
+
+Registrations live in two places: the ``oauth_clients`` table (managed with
+``ehrconnect clients add|list|remove``) and the ``EHRCONNECT_OAUTH_CLIENTS`` setting. Each one
+serves either a single catalog source or every source of one vendor type in one environment.
+
+Resolution order for a source (first match wins):
+
+1. the source's explicit ``oauth_client_id`` (a table row id or a settings pseudo id);
+2. a table registration for the source, then one for the source's vendor type;
+3. a settings registration for the source (by ``fhirsrc_`` id or base URL), then for its type;
+4. sandbox sources (type ``sandbox``): the built-in public client ``settings.sandbox_client_id``.
+
+Settings-based registrations have stable pseudo ids (``settings:sandbox``, ``settings:epic``,
+...) so a connection remembers which registration it was made with (``Connection.oauth_client_id``)
+and token refresh/revocation later use the same client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+from sqlalchemy import delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ehrconnect.api.context import AppContext
+from ehrconnect.config import OAuthClientSetting, Settings
+from ehrconnect.kit.crypto import sha256_hex
+from ehrconnect.kit.ids import new_id
+from ehrconnect.models import Connection, FhirSource, OAuthClientRegistration
+from ehrconnect.smart import ClientAuthMethod, ClientRegistration, normalize_base_url
+
+SANDBOX_TYPE = "sandbox"
+SANDBOX_PSEUDO_ID = "settings:sandbox"
+_PSEUDO_PREFIX = "settings:"
+_ID_MAX = 40
+AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
+
+
+class NoClientRegistration(LookupError):
+    """No registration covers this source: it cannot be launched until one is added."""
+
+
+@dataclass
+class ResolvedClient:
+    """The client credentials to use at one source (secret decrypted, in memory only)."""
+
+    registration_id: str
+    client_id: str
+    client_secret: str | None
+    auth_method: str  # "none" | "client_secret_basic" | "client_secret_post"
+    #: Scopes to request; None = the SMART defaults for what the source advertises.
+    scopes: list[str] | None
+
+    def __repr__(self) -> str:  # never print the secret
+        return (
+            f"ResolvedClient(registration_id={self.registration_id!r}, client_id={self.client_id!r}, "
+            f"auth_method={self.auth_method!r}, scopes={self.scopes!r})"
+        )
+
+    def to_smart(self) -> ClientRegistration:
+        """The ``smart`` library's view of this client (for token exchange/refresh/revocation)."""
+        return ClientRegistration(
+            client_id=self.client_id,
+            client_secret=SecretStr(self.client_secret) if self.client_secret is not None else None,
+            auth_method=ClientAuthMethod(self.auth_method),
+        )
+
+
+def _default_method(secret: str | None, method: str | None) -> str:
+    if method:
+        return method
+    # RFC 6749 §2.3.1: Basic is the method every server must support for secret-holding clients.
+    return "client_secret_basic" if secret else "none"
+
+
+def settings_pseudo_id(entry: OAuthClientSetting) -> str:
+    """Stable id of a settings registration: ``settings:<vendor or source>`` (hashed if long)."""
+    key = entry.vendor_type if entry.vendor_type is not None else (entry.source or "")
+    candidate = _PSEUDO_PREFIX + key
+    if len(candidate) <= _ID_MAX and " " not in key:
+        return candidate
+    return _PSEUDO_PREFIX + sha256_hex(key)[: _ID_MAX - len(_PSEUDO_PREFIX)]
+
+
+def _from_setting(entry: OAuthClientSetting) -> ResolvedClient:
+    secret = entry.client_secret.get_secret_value() if entry.client_secret is not None else None
+    return ResolvedClient(
+        registration_id=settings_pseudo_id(entry),
+        client_id=entry.client_id,
+        client_secret=secret,
+        auth_method=_default_method(secret, entry.auth_method),
+        scopes=list(entry.scopes) if entry.scopes else None,
+    )
+
+
+def _from_row(ctx: AppContext, row: OAuthClientRegistration) -> ResolvedClient:
+    secret = ctx.cipher.decrypt(row.client_secret_encrypted) if row.client_secret_encrypted else None
+    return ResolvedClient(
+        registration_id=row.id,
+        client_id=row.client_id,
+        client_secret=secret,
+        auth_method=_default_method(secret, row.auth_method),
+        scopes=list(row.scopes) if row.scopes else None,
+    )
+
+
+def _sandbox_client(settings: Settings) -> ResolvedClient:
+    return ResolvedClient(
+        registration_id=SANDBOX_PSEUDO_ID,
+        client_id=settings.sandbox_client_id,
+        client_secret=None,
+        auth_method="none",
+        scopes=None,
+    )
+
+
+def _setting_matches_source(entry: OAuthClientSetting, source: FhirSource) -> bool:
+    if entry.source is None:
+        return False
+    if entry.source == source.id:
+        return True
+    try:
+        return normalize_base_url(entry.source) == normalize_base_url(source.fhir_base_url)
+    except ValueError:
+        return False
+
+
+async def _by_id(session: AsyncSession, ctx: AppContext, registration_id: str) -> ResolvedClient | None:
+    if registration_id == SANDBOX_PSEUDO_ID:
+        return _sandbox_client(ctx.settings)
+    if registration_id.startswith(_PSEUDO_PREFIX):
+        for entry in ctx.settings.oauth_clients:
+            if settings_pseudo_id(entry) == registration_id:
+                return _from_setting(entry)
+        return None
+    row = await session.get(OAuthClientRegistration, registration_id)
+    return _from_row(ctx, row) if row is not None else None
+
+
+async def registration_for_source(session: AsyncSession, ctx: AppContext, source: FhirSource) -> ResolvedClient:
+    """The client to launch ``source`` with (see the module docstring for the order).
+
+    Raises :class:`NoClientRegistration` when nothing covers the source.
+    """
+    if source.oauth_client_id:
+        explicit = await _by_id(session, ctx, source.oauth_client_id)
+        if explicit is not None:
+            return explicit
+    conditions = [OAuthClientRegistration.source_id == source.id]
+    if source.type:
+        conditions.append(OAuthClientRegistration.vendor_type == source.type)
+    rows = (
+        await session.execute(
+            select(OAuthClientRegistration).where(
+                OAuthClientRegistration.environment == source.environment, or_(*conditions)
+            )
+        )
+    ).scalars().all()
+    if rows:  # a source-specific registration beats the vendor-wide one
+        return _from_row(ctx, min(rows, key=lambda r: r.source_id is None))
+    entries = ctx.settings.oauth_clients
+    for entry in entries:
+        if _setting_matches_source(entry, source):
+            return _from_setting(entry)
+    for entry in entries:
+        if entry.vendor_type is not None and entry.vendor_type == source.type:
+            return _from_setting(entry)
+    if source.type == SANDBOX_TYPE:
+        return _sandbox_client(ctx.settings)
+    raise NoClientRegistration(f"no OAuth client registration for source {source.id}")
+
+
+async def registration_for_connection(
+    session: AsyncSession, ctx: AppContext, connection: Connection
+) -> ResolvedClient:
+    """The client a connection was made with (refresh and revocation must use the same one).
+
+    Falls back to resolving by the connection's source when the recorded registration is gone.
+    """
+    if connection.oauth_client_id:
+        found = await _by_id(session, ctx, connection.oauth_client_id)
+        if found is not None:
+            return found
+    source = await session.get(FhirSource, connection.source_id)
+    if source is None:
+        raise NoClientRegistration(f"source {connection.source_id} no longer exists")
+    return await registration_for_source(session, ctx, source)
+
+
+# --- management (CLI and tests) -------------------------------------------------------------
+
+
+async def add_registration(
+    session: AsyncSession,
+    ctx: AppContext,
+    *,
+    environment: str,
+    client_id: str,
+    source_id: str | None = None,
+    vendor_type: str | None = None,
+    client_secret: str | None = None,
+    auth_method: str | None = None,
+    scopes: Sequence[str] | None = None,
+) -> OAuthClientRegistration:
+    """Create or replace the registration for one source or one vendor type in ``environment``."""
+    if (source_id is None) == (vendor_type is None):
+        raise ValueError("give exactly one of source_id or vendor_type")
+    method = _default_method(client_secret, auth_method)
+    if method not in AUTH_METHODS:
+        raise ValueError(f"auth_method must be one of {', '.join(AUTH_METHODS)}")
+    if method != "none" and not client_secret:
+        raise ValueError(f"{method} needs a client secret")
+    if source_id is not None:
+        source = await session.get(FhirSource, source_id)
+        if source is None or source.environment != environment:
+            raise ValueError(f"unknown source {source_id} in environment {environment}")
+    target = (
+        OAuthClientRegistration.source_id == source_id
+        if source_id is not None
+        else OAuthClientRegistration.vendor_type == vendor_type
+    )
+    await session.execute(
+        delete(OAuthClientRegistration).where(OAuthClientRegistration.environment == environment, target)
+    )
+    row = OAuthClientRegistration(
+        id=new_id("oauth_client"),
+        environment=environment,
+        source_id=source_id,
+        vendor_type=vendor_type,
+        client_id=client_id,
+        client_secret_encrypted=ctx.cipher.encrypt(client_secret) if client_secret else None,
+        auth_method=method,
+        scopes=list(scopes) if scopes else None,
+        extra={},
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def list_registrations(
+    session: AsyncSession, environment: str | None = None
+) -> Sequence[OAuthClientRegistration]:
+    """Table registrations, optionally for one environment, oldest first."""
+    query = select(OAuthClientRegistration).order_by(OAuthClientRegistration.id)
+    if environment is not None:
+        query = query.where(OAuthClientRegistration.environment == environment)
+    return (await session.execute(query)).scalars().all()
+
+
+async def remove_registration(session: AsyncSession, registration_id: str) -> bool:
+    """Delete one table registration; False when it did not exist."""
+    row = await session.get(OAuthClientRegistration, registration_id)
+    if row is None:
+        return False
+    await session.delete(row)
+    await session.flush()
+    return True
