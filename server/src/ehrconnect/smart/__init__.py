@@ -19,7 +19,7 @@ Typical patient-mediated standalone launch::
     async for bundle in fhir.search_pages("Observation", {"patient": tokens.patient}): ...
 """
 
-from ._http import Clock, utc_now
+from ._http import Clock, create_http_client, utc_now
 from .authorize import build_authorize_url, generate_state
 from .cache import DiscoveryCache, SingleFlightCache
 from .capabilities import (
@@ -127,6 +127,7 @@ __all__ = [
     "Unauthorized",
     "build_authorize_url",
     "code_challenge_s256",
+    "create_http_client",
     "create_pkce_pair",
     "default_scopes",
     "discover_smart_configuration",

@@ -7,6 +7,7 @@ import json
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ __all__ = [
     "TOKEN_TIMEOUT",
     "Clock",
     "ResponseTooLarge",
+    "create_http_client",
     "describe_url",
     "parse_retry_after",
     "raise_for_transient",
@@ -44,6 +46,31 @@ FHIR_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 MAX_DISCOVERY_BYTES = 5 * 1024 * 1024
 MAX_TOKEN_RESPONSE_BYTES = 1 * 1024 * 1024
 MAX_FHIR_PAGE_BYTES = 64 * 1024 * 1024
+
+
+def create_http_client(
+    *,
+    timeout: httpx.Timeout = FHIR_TIMEOUT,
+    max_connections: int = 100,
+    trust_env: bool = True,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """A pooled client suited to talking to many EHRs on behalf of many patients.
+
+    Cookies are never stored: a shared jar would carry one patient's EHR session cookies into
+    another patient's requests to the same host. Redirects are off (each call decides) and TLS
+    is verified. ``trust_env`` keeps httpx's handling of proxy environment variables.
+    """
+    no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.AsyncClient(
+        timeout=timeout,
+        follow_redirects=False,
+        cookies=no_cookies,
+        trust_env=trust_env,
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections // 5 or 1),
+        headers={"User-Agent": "ehrconnect-smart"},
+        transport=transport,
+    )
 
 
 def utc_now() -> datetime:
@@ -93,6 +120,8 @@ async def send(
     Redirects are not followed unless asked (only for public, credential-free discovery GETs).
     The caller must close the response (``await response.aclose()``) or read it fully.
     """
+    # Never replay cookies a shared client may have stored from another connection's responses.
+    request.headers.pop("cookie", None)
     try:
         return await http.send(request, stream=True, follow_redirects=follow_redirects)
     except httpx.TimeoutException as exc:

@@ -17,6 +17,7 @@ from ehrconnect.smart import (
     ResourceNotFound,
     SourceUnavailable,
     Unauthorized,
+    create_http_client,
 )
 from pydantic import SecretStr
 from smart_testkit import BASE, FakeClock, MockServer, json_response
@@ -356,3 +357,31 @@ def test_session_repr_has_no_token(http: httpx.AsyncClient) -> None:
     fhir = session(http)
     assert TOKEN_VALUE not in repr(fhir)
     assert fhir.base_url == BASE
+
+
+async def test_shared_client_never_carries_cookies_between_connections(server: MockServer) -> None:
+    server.route(
+        "GET",
+        BASE + "/Patient/p1",
+        httpx.Response(
+            200,
+            json={"resourceType": "Patient", "id": "p1"},
+            headers={"set-cookie": "EHRSESSION=patient-one; Path=/; Secure"},
+        ),
+    )
+    client = create_http_client(transport=httpx.MockTransport(server.handle))
+    async with client:
+        await FhirSession(client, BASE, "token-one").get("Patient/p1")
+        await FhirSession(client, BASE, "token-two").get("Patient/p1")
+        assert len(client.cookies) == 0
+    assert all("cookie" not in r.headers for r in server.requests)
+    assert server.requests[1].headers["authorization"] == "Bearer token-two"
+
+
+async def test_stored_cookies_of_an_ordinary_client_are_not_replayed(server: MockServer) -> None:
+    server.json("GET", BASE + "/Patient/p1", {"resourceType": "Patient", "id": "p1"})
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(server.handle), cookies={"EHRSESSION": "someone-else"}
+    ) as client:
+        await FhirSession(client, BASE, "tok").get("Patient/p1")
+    assert "cookie" not in server.requests[0].headers
