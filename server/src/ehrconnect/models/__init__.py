@@ -1,7 +1,7 @@
 """SQLAlchemy ORM models, one module per table group. Importing this registers them all."""
 
 from ehrconnect.models.base import Base
-from ehrconnect.models.catalog import FhirSource
+from ehrconnect.models.catalog import FhirSource, FhirSourceName
 from ehrconnect.models.connections import Connection, OAuthClientRegistration, OAuthState
 from ehrconnect.models.idempotency import IdempotencyRecord
 from ehrconnect.models.jobs import Job
@@ -16,6 +16,7 @@ __all__ = [
     "ConnectSession",
     "Connection",
     "FhirSource",
+    "FhirSourceName",
     "IdempotencyRecord",
     "Job",
     "OAuthClientRegistration",
