@@ -86,7 +86,8 @@ def describe_url(url: httpx.URL | str) -> str:
     """Scheme, host, port and path of ``url``: safe for messages (drops query, fragment, userinfo)."""
     u = url if isinstance(url, httpx.URL) else httpx.URL(url)
     port = f":{u.port}" if u.port is not None else ""
-    return f"{u.scheme}://{u.host}{port}{u.path}"
+    host = f"[{u.host}]" if ":" in u.host else u.host
+    return f"{u.scheme}://{host}{port}{u.path}"
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

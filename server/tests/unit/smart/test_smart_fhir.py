@@ -385,3 +385,12 @@ async def test_stored_cookies_of_an_ordinary_client_are_not_replayed(server: Moc
     ) as client:
         await FhirSession(client, BASE, "tok").get("Patient/p1")
     assert "cookie" not in server.requests[0].headers
+
+
+def test_guard_ipv6_and_violation_reports_no_query() -> None:
+    guard = BaseUrlGuard("http://[::1]:8080/fhir")
+    assert guard.contains("http://[::1]:8080/fhir/Patient")
+    with pytest.raises(OriginViolation) as info:
+        guard.check("http://[::2]:8080/fhir/Patient?patient=secret-id")
+    assert info.value.url == "http://[::2]:8080/fhir/Patient"
+    assert "secret-id" not in str(info.value)
