@@ -171,6 +171,7 @@ class ClientCore:
             retries_done=retries_done,
             rand=self.jitter_source(),
             status=error.http_status,
+            code=error.code,
             retry_after=error.retry_after,
         )
 

@@ -12,7 +12,8 @@ Rules (the Medblocks SDK's policy, made explicit for writes):
   the server in the same state, so they are retried like reads. A DELETE whose first attempt
   succeeded but whose response was lost will answer 404 on the retry.
 * POST is retried only when it carries an ``Idempotency-Key``: then the server replays the first
-  outcome instead of acting twice.
+  outcome instead of acting twice. A 409 ``idempotency_key_in_use`` (the first attempt under the
+  key is still running on the server) is retried for such requests too.
 * Backoff before retry ``n`` (0-based) is ``initial_delay * 2**n`` (capped at ``max_delay``) plus
   a uniform jitter in ``[0, jitter)``: 250-500 ms, 500-750 ms, 1000-1250 ms, 2000-2250 ms.
 * ``Retry-After`` (RFC 9110 section 10.2.3) is honoured: the wait is at least that long. A
@@ -26,6 +27,9 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+#: Error codes that mean "try again later" whatever their status: the server is still running
+#: the first request under this Idempotency-Key (a retry after a timeout can overtake it).
+RETRYABLE_KEYED_CODES = frozenset({"idempotency_key_in_use"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IDEMPOTENT_WRITE_METHODS = frozenset({"PUT", "DELETE"})
 
@@ -106,14 +110,17 @@ def decide(
     retries_done: int,
     rand: float,
     status: int | None = None,
+    code: str | None = None,
     retry_after: float | None = None,
 ) -> RetryDecision:
     """Decide whether to retry after a failed attempt.
 
-    ``status`` is ``None`` for a network failure (no response). ``retries_done`` counts the
-    retries already made for this call (0 after the first attempt).
+    ``status`` is ``None`` for a network failure (no response); ``code`` is the error envelope's
+    ``code``. ``retries_done`` counts the retries already made for this call (0 after the first
+    attempt).
     """
-    if status is not None and not status_is_retryable(status):
+    keyed_wait = has_idempotency_key and code in RETRYABLE_KEYED_CODES
+    if status is not None and not status_is_retryable(status) and not keyed_wait:
         return RetryDecision(False, reason=f"status {status} is not retryable")
     if not method_is_retryable(method, has_idempotency_key=has_idempotency_key):
         return RetryDecision(False, reason=f"{method.upper()} without Idempotency-Key is not retried")
@@ -124,5 +131,5 @@ def decide(
     delay = policy.backoff(retries_done, rand)
     if retry_after is not None:
         delay = max(delay, retry_after)
-    reason = "network error" if status is None else f"status {status}"
+    reason = "network error" if status is None else f"status {status}" + (f" {code}" if keyed_wait else "")
     return RetryDecision(True, delay=delay, reason=reason)

@@ -272,3 +272,30 @@ def test_custom_policy(make_client: Callable[..., Client], fake: FakeAPI, sleeps
 def test_negative_per_call_retries_rejected(client: Client) -> None:
     with pytest.raises(ValueError):
         client.health(max_retries=-1)
+
+
+def test_idempotency_key_in_use_is_retried_with_key() -> None:
+    kw = {"retries_done": 0, "rand": 0.0, "status": 409, "code": "idempotency_key_in_use"}
+    assert decide(RetryPolicy(), method="POST", has_idempotency_key=True, **kw).retry  # type: ignore[arg-type]
+    assert not decide(RetryPolicy(), method="POST", has_idempotency_key=False, **kw).retry  # type: ignore[arg-type]
+    other = {**kw, "code": "idempotency_key_reused"}
+    assert not decide(RetryPolicy(), method="POST", has_idempotency_key=True, **other).retry  # type: ignore[arg-type]
+
+
+def test_client_retries_key_in_use_then_gets_replay(client: Client, fake: FakeAPI, sleeps: list[float]) -> None:
+    fake.add(
+        error_reply(409, "conflict_error", "idempotency_key_in_use"),
+        reply(body=patient_json(), headers={"Idempotent-Replayed": "true"}),
+    )
+    patient = client.patients.create("user_42")
+    assert patient.last_response is not None and patient.last_response.idempotent_replayed
+    assert sleeps == [0.375]
+    assert fake.requests[0].headers["idempotency-key"] == fake.requests[1].headers["idempotency-key"]
+
+
+def test_key_reused_conflict_is_not_retried(client: Client, fake: FakeAPI, sleeps: list[float]) -> None:
+    fake.add(error_reply(409, "conflict_error", "idempotency_key_reused"))
+    with pytest.raises(ConflictError) as info:
+        client.patients.create("user_42", idempotency_key="k")
+    assert info.value.code == "idempotency_key_reused"
+    assert sleeps == []
