@@ -20,6 +20,7 @@ from sandbox_helpers import (
     PUBLIC_CLIENT,
     PUBLIC_REDIRECT,
     Portal,
+    http,
     parse_forms,
 )
 
@@ -32,7 +33,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def test_smart_configuration_has_required_fields(portal: Portal) -> None:
-    body = httpx.get(f"{portal.fhir}/.well-known/smart-configuration").json()
+    body = http.get(f"{portal.fhir}/.well-known/smart-configuration").json()
     oauth = portal.oauth
     assert body["authorization_endpoint"] == f"{oauth}/authorize"
     assert body["token_endpoint"] == f"{oauth}/token"
@@ -48,7 +49,7 @@ def test_smart_configuration_has_required_fields(portal: Portal) -> None:
 
 
 def test_capability_statement_lists_oauth_uris_and_types(portal: Portal) -> None:
-    response = httpx.get(f"{portal.fhir}/metadata")
+    response = http.get(f"{portal.fhir}/metadata")
     assert response.headers["content-type"].startswith("application/fhir+json")
     body = response.json()
     security = body["rest"][0]["security"]
@@ -131,7 +132,7 @@ def test_login_form_is_csrf_protected(portal: Portal, sandbox_url: str) -> None:
     tampered = {**form.fields, "csrf_token": "forged"}
     assert portal.browser.post(form.action, data=tampered).status_code == 400
     # Same form posted from another browser (no cookie): refused.
-    other = httpx.post(form.action, data=form.fields)
+    other = http.post(form.action, data=form.fields)
     assert other.status_code == 400
     assert "location" not in other.headers
     # The real browser still gets through.
@@ -172,7 +173,7 @@ def test_token_response_and_id_token(portal: Portal) -> None:
     assert tokens["patient"] == ALBERTO[1]
     assert set(tokens["scope"].split()) == {"launch/patient", "openid", "fhirUser", "offline_access", "patient/*.rs"}
     assert tokens["refresh_token"]
-    keys = KeySet.import_key_set(httpx.get(f"{portal.oauth}/jwks").json())
+    keys = KeySet.import_key_set(http.get(f"{portal.oauth}/jwks").json())
     claims = jwt.decode(tokens["id_token"], keys, algorithms=["RS256"]).claims
     assert claims["fhirUser"] == f"{portal.fhir}/Patient/{ALBERTO[1]}"
     assert claims["aud"] == PUBLIC_CLIENT
@@ -200,11 +201,11 @@ def test_code_is_single_use_and_reuse_revokes_tokens(portal: Portal) -> None:
     first = portal.exchange(launch)
     assert first.status_code == 200
     access = first.json()["access_token"]
-    assert httpx.get(f"{portal.fhir}/Patient/{ALBERTO[1]}", headers=bearer(access)).status_code == 200
+    assert http.get(f"{portal.fhir}/Patient/{ALBERTO[1]}", headers=bearer(access)).status_code == 200
     again = portal.exchange(launch)
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
     # RFC 6749 §4.1.2: tokens issued from a replayed code are revoked.
-    assert httpx.get(f"{portal.fhir}/Patient/{ALBERTO[1]}", headers=bearer(access)).status_code == 401
+    assert http.get(f"{portal.fhir}/Patient/{ALBERTO[1]}", headers=bearer(access)).status_code == 401
 
 
 def test_code_expires(server_factory: Callable[..., str]) -> None:
@@ -224,25 +225,25 @@ def test_code_is_bound_to_redirect_uri_and_client(portal: Portal) -> None:
 
 
 def test_token_endpoint_errors(portal: Portal) -> None:
-    unknown = httpx.post(f"{portal.oauth}/token", data={"grant_type": "authorization_code", "client_id": "x"})
+    unknown = http.post(f"{portal.oauth}/token", data={"grant_type": "authorization_code", "client_id": "x"})
     assert unknown.status_code == 401 and unknown.json()["error"] == "invalid_client"
-    grant = httpx.post(f"{portal.oauth}/token", data={"grant_type": "password", "client_id": PUBLIC_CLIENT})
+    grant = http.post(f"{portal.oauth}/token", data={"grant_type": "password", "client_id": PUBLIC_CLIENT})
     assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"
-    json_body = httpx.post(f"{portal.oauth}/token", json={"grant_type": "refresh_token"})
+    json_body = http.post(f"{portal.oauth}/token", json={"grant_type": "refresh_token"})
     assert json_body.status_code == 400 and json_body.json()["error"] == "invalid_request"
 
 
 def test_refresh_rotation(portal: Portal) -> None:
     tokens = portal.tokens()
     data = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": PUBLIC_CLIENT}
-    first = httpx.post(f"{portal.oauth}/token", data=data)
+    first = http.post(f"{portal.oauth}/token", data=data)
     assert first.status_code == 200
     rotated = first.json()
     assert rotated["refresh_token"] != tokens["refresh_token"]
     assert rotated["patient"] == ALBERTO[1]
-    reused = httpx.post(f"{portal.oauth}/token", data=data)
+    reused = http.post(f"{portal.oauth}/token", data=data)
     assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
-    narrowed = httpx.post(
+    narrowed = http.post(
         f"{portal.oauth}/token",
         data={**data, "refresh_token": rotated["refresh_token"], "scope": "patient/*.rs offline_access"},
     )
@@ -252,7 +253,7 @@ def test_refresh_rotation(portal: Portal) -> None:
 
 def test_refresh_token_is_bound_to_client(portal: Portal) -> None:
     tokens = portal.tokens()
-    response = httpx.post(
+    response = http.post(
         f"{portal.oauth}/token",
         data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
         auth=(CONF_CLIENT, CONF_SECRET),
@@ -281,44 +282,44 @@ def test_confidential_client_basic_and_post(portal: Portal) -> None:
             "code_verifier": verifier,
         }
         if method == "basic":
-            response = httpx.post(f"{portal.oauth}/token", data=data, auth=(CONF_CLIENT, CONF_SECRET))
+            response = http.post(f"{portal.oauth}/token", data=data, auth=(CONF_CLIENT, CONF_SECRET))
             assert response.status_code == 200, response.text
         elif method == "post":
-            response = httpx.post(
+            response = http.post(
                 f"{portal.oauth}/token", data={**data, "client_id": CONF_CLIENT, "client_secret": CONF_SECRET}
             )
             assert response.status_code == 200, response.text
         else:
             basic = base64.b64encode(f"{CONF_CLIENT}:nope".encode()).decode()
-            response = httpx.post(f"{portal.oauth}/token", data=data, headers={"Authorization": f"Basic {basic}"})
+            response = http.post(f"{portal.oauth}/token", data=data, headers={"Authorization": f"Basic {basic}"})
             assert response.status_code == 401
             assert response.json()["error"] == "invalid_client"
             assert response.headers["www-authenticate"].startswith("Basic")
-    no_secret = httpx.post(f"{portal.oauth}/token", data={"grant_type": "refresh_token", "client_id": CONF_CLIENT})
+    no_secret = http.post(f"{portal.oauth}/token", data={"grant_type": "refresh_token", "client_id": CONF_CLIENT})
     assert no_secret.status_code == 401
 
 
 def test_revoke_and_introspect(portal: Portal) -> None:
     tokens = portal.tokens()
     form = {"token": tokens["access_token"], "client_id": PUBLIC_CLIENT}
-    info = httpx.post(f"{portal.oauth}/introspect", data=form).json()
+    info = http.post(f"{portal.oauth}/introspect", data=form).json()
     assert info["active"] is True
     assert info["client_id"] == PUBLIC_CLIENT
     assert info["patient"] == ALBERTO[1]
     assert info["fhirUser"] == f"{portal.fhir}/Patient/{ALBERTO[1]}"
     assert info["scope"] == tokens["scope"]
     assert abs(info["exp"] - (time.time() + 3600)) < 60
-    revoked = httpx.post(f"{portal.oauth}/revoke", data={"token": tokens["refresh_token"], "client_id": PUBLIC_CLIENT})
+    revoked = http.post(f"{portal.oauth}/revoke", data={"token": tokens["refresh_token"], "client_id": PUBLIC_CLIENT})
     assert revoked.status_code == 200
     # Revoking the refresh token ends the grant: its access token dies too (RFC 7009 §2.1).
-    assert httpx.post(f"{portal.oauth}/introspect", data=form).json() == {"active": False}
-    assert httpx.get(f"{portal.fhir}/Patient/{ALBERTO[1]}", headers=bearer(tokens["access_token"])).status_code == 401
-    refresh = httpx.post(
+    assert http.post(f"{portal.oauth}/introspect", data=form).json() == {"active": False}
+    assert http.get(f"{portal.fhir}/Patient/{ALBERTO[1]}", headers=bearer(tokens["access_token"])).status_code == 401
+    refresh = http.post(
         f"{portal.oauth}/token",
         data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": PUBLIC_CLIENT},
     )
     assert refresh.json()["error"] == "invalid_grant"
-    unknown = httpx.post(f"{portal.oauth}/revoke", data={"token": "unknown", "client_id": PUBLIC_CLIENT})
+    unknown = http.post(f"{portal.oauth}/revoke", data={"token": "unknown", "client_id": PUBLIC_CLIENT})
     assert unknown.status_code == 200
 
 
@@ -327,7 +328,7 @@ def test_revoke_and_introspect(portal: Portal) -> None:
 
 def test_bearer_token_required(portal: Portal) -> None:
     for headers in ({}, bearer("not-a-token"), {"Authorization": "Basic abc"}):
-        response = httpx.get(f"{portal.fhir}/Patient/{ALBERTO[1]}", headers=headers)
+        response = http.get(f"{portal.fhir}/Patient/{ALBERTO[1]}", headers=headers)
         assert response.status_code == 401
         assert response.headers["www-authenticate"].startswith("Bearer")
         assert response.json()["resourceType"] == "OperationOutcome"
@@ -336,50 +337,50 @@ def test_bearer_token_required(portal: Portal) -> None:
 def test_token_for_patient_a_cannot_read_patient_b(portal: Portal) -> None:
     alberto = portal.tokens(ALBERTO)["access_token"]
     enda = portal.tokens(ENDA)["access_token"]
-    assert httpx.get(f"{portal.fhir}/Patient/{ENDA[1]}", headers=bearer(alberto)).status_code == 404
-    forbidden = httpx.get(f"{portal.fhir}/Observation", params={"patient": ENDA[1]}, headers=bearer(alberto))
+    assert http.get(f"{portal.fhir}/Patient/{ENDA[1]}", headers=bearer(alberto)).status_code == 404
+    forbidden = http.get(f"{portal.fhir}/Observation", params={"patient": ENDA[1]}, headers=bearer(alberto))
     assert forbidden.status_code == 403
     assert forbidden.json()["resourceType"] == "OperationOutcome"
-    enda_obs = httpx.get(f"{portal.fhir}/Observation", params={"_count": 1}, headers=bearer(enda)).json()
+    enda_obs = http.get(f"{portal.fhir}/Observation", params={"_count": 1}, headers=bearer(enda)).json()
     obs_id = enda_obs["entry"][0]["resource"]["id"]
-    assert httpx.get(f"{portal.fhir}/Observation/{obs_id}", headers=bearer(alberto)).status_code == 404
-    assert httpx.get(f"{portal.fhir}/Observation/{obs_id}", headers=bearer(enda)).status_code == 200
-    everything = httpx.get(f"{portal.fhir}/Patient/{ENDA[1]}/$everything", headers=bearer(alberto))
+    assert http.get(f"{portal.fhir}/Observation/{obs_id}", headers=bearer(alberto)).status_code == 404
+    assert http.get(f"{portal.fhir}/Observation/{obs_id}", headers=bearer(enda)).status_code == 200
+    everything = http.get(f"{portal.fhir}/Patient/{ENDA[1]}/$everything", headers=bearer(alberto))
     assert everything.status_code == 404
     # A search without a patient parameter only ever returns the token's patient.
-    own = httpx.get(f"{portal.fhir}/Patient", headers=bearer(alberto)).json()
+    own = http.get(f"{portal.fhir}/Patient", headers=bearer(alberto)).json()
     assert [e["resource"]["id"] for e in own["entry"]] == [ALBERTO[1]]
 
 
 def test_token_only_works_at_its_profile(portal: Portal) -> None:
     access = portal.tokens()["access_token"]
     slow = portal.fhir.replace("/normal/", "/short-token/")
-    assert httpx.get(f"{slow}/Patient/{ALBERTO[1]}", headers=bearer(access)).status_code == 401
+    assert http.get(f"{slow}/Patient/{ALBERTO[1]}", headers=bearer(access)).status_code == 401
 
 
 def test_scope_enforcement(portal: Portal) -> None:
     patient_only = portal.tokens(scope="launch/patient patient/Patient.read")["access_token"]
-    assert httpx.get(f"{portal.fhir}/Patient/{ALBERTO[1]}", headers=bearer(patient_only)).status_code == 200
-    denied = httpx.get(f"{portal.fhir}/Observation", headers=bearer(patient_only))
+    assert http.get(f"{portal.fhir}/Patient/{ALBERTO[1]}", headers=bearer(patient_only)).status_code == 200
+    denied = http.get(f"{portal.fhir}/Observation", headers=bearer(patient_only))
     assert denied.status_code == 403
     assert 'error="insufficient_scope"' in denied.headers["www-authenticate"]
 
     v1_type = portal.tokens(scope="launch/patient patient/Observation.read")["access_token"]
-    assert httpx.get(f"{portal.fhir}/Observation", headers=bearer(v1_type)).status_code == 200
-    assert httpx.get(f"{portal.fhir}/Condition", headers=bearer(v1_type)).status_code == 403
+    assert http.get(f"{portal.fhir}/Observation", headers=bearer(v1_type)).status_code == 200
+    assert http.get(f"{portal.fhir}/Condition", headers=bearer(v1_type)).status_code == 403
 
     read_only = portal.tokens(scope="launch/patient patient/Observation.r")["access_token"]
-    assert httpx.get(f"{portal.fhir}/Observation", headers=bearer(read_only)).status_code == 403
-    obs = httpx.get(f"{portal.fhir}/Observation", headers=bearer(v1_type)).json()["entry"][0]["resource"]
-    assert httpx.get(f"{portal.fhir}/Observation/{obs['id']}", headers=bearer(read_only)).status_code == 200
+    assert http.get(f"{portal.fhir}/Observation", headers=bearer(read_only)).status_code == 403
+    obs = http.get(f"{portal.fhir}/Observation", headers=bearer(v1_type)).json()["entry"][0]["resource"]
+    assert http.get(f"{portal.fhir}/Observation/{obs['id']}", headers=bearer(read_only)).status_code == 200
 
     v2_all = portal.tokens(scope="launch/patient patient/*.rs")["access_token"]
-    assert httpx.get(f"{portal.fhir}/Condition", headers=bearer(v2_all)).status_code == 200
+    assert http.get(f"{portal.fhir}/Condition", headers=bearer(v2_all)).status_code == 200
     # $everything needs Patient read access, and only includes types the token may read.
-    no_patient = httpx.get(f"{portal.fhir}/Patient/{ALBERTO[1]}/$everything", headers=bearer(v1_type))
+    no_patient = http.get(f"{portal.fhir}/Patient/{ALBERTO[1]}/$everything", headers=bearer(v1_type))
     assert no_patient.status_code == 403
     obs_and_patient = portal.tokens(scope="launch/patient patient/Patient.rs patient/Observation.rs")
-    every = httpx.get(
+    every = http.get(
         f"{portal.fhir}/Patient/{ALBERTO[1]}/$everything",
         params={"_count": 500},
         headers=bearer(obs_and_patient["access_token"]),
@@ -391,7 +392,7 @@ def test_search_parameters(portal: Portal) -> None:
     access = bearer(portal.tokens()["access_token"])
 
     def ids(rtype: str, **params: str) -> list[str]:
-        body = httpx.get(f"{portal.fhir}/{rtype}", params={**params, "_count": "500"}, headers=access).json()
+        body = http.get(f"{portal.fhir}/{rtype}", params={**params, "_count": "500"}, headers=access).json()
         assert body["type"] == "searchset"
         return [e["resource"]["id"] for e in body.get("entry", [])]
 
@@ -410,11 +411,11 @@ def test_search_parameters(portal: Portal) -> None:
     assert set(ids("Observation", _lastUpdated="ge2013-01-01")) == set(after)
     assert ids("Observation", patient=f"Patient/{ALBERTO[1]}") == all_obs
     assert ids("Observation", unknown_param="x") == all_obs  # lenient by default
-    strict = httpx.get(
+    strict = http.get(
         f"{portal.fhir}/Observation", params={"unknown_param": "x"}, headers={**access, "Prefer": "handling=strict"}
     )
     assert strict.status_code == 400
-    bad_date = httpx.get(f"{portal.fhir}/Observation", params={"date": "yesterday"}, headers=access)
+    bad_date = http.get(f"{portal.fhir}/Observation", params={"date": "yesterday"}, headers=access)
     assert bad_date.status_code == 400
 
 
@@ -424,7 +425,7 @@ def test_paging_links(portal: Portal) -> None:
     seen: list[str] = []
     pages = 0
     while url:
-        body = httpx.get(url, headers=access).json()
+        body = http.get(url, headers=access).json()
         seen += [e["resource"]["id"] for e in body["entry"]]
         links = {link["relation"]: link["url"] for link in body["link"]}
         assert links["self"].startswith(f"{portal.fhir}/Observation?")
@@ -438,27 +439,27 @@ def test_paging_links(portal: Portal) -> None:
 
 def test_read_returns_resolved_references(portal: Portal) -> None:
     access = bearer(portal.tokens()["access_token"])
-    encounter = httpx.get(f"{portal.fhir}/Encounter", params={"_count": 1}, headers=access).json()["entry"][0]
+    encounter = http.get(f"{portal.fhir}/Encounter", params={"_count": 1}, headers=access).json()["entry"][0]
     resource = encounter["resource"]
     assert encounter["fullUrl"] == f"{portal.fhir}/Encounter/{resource['id']}"
     assert resource["subject"]["reference"] == f"Patient/{ALBERTO[1]}"
     practitioner = resource["participant"][0]["individual"]["reference"]
     assert practitioner.startswith("Practitioner/")
     assert "lastUpdated" in resource["meta"]
-    read = httpx.get(f"{portal.fhir}/{practitioner}", headers=access)
+    read = http.get(f"{portal.fhir}/{practitioner}", headers=access)
     assert read.status_code == 200
     assert read.json()["resourceType"] == "Practitioner"
-    assert "urn:uuid:" not in httpx.get(f"{portal.fhir}/Patient/{ALBERTO[1]}/$everything", headers=access).text
+    assert "urn:uuid:" not in http.get(f"{portal.fhir}/Patient/{ALBERTO[1]}/$everything", headers=access).text
 
 
 def test_mounted_under_root_path(server_factory: Callable[..., str]) -> None:
     root = server_factory(mount="/sandbox-ehr")
     portal = Portal(root)
-    config = httpx.get(f"{portal.fhir}/.well-known/smart-configuration").json()
+    config = http.get(f"{portal.fhir}/.well-known/smart-configuration").json()
     assert config["authorization_endpoint"] == f"{root}/normal/oauth/authorize"
     assert root.endswith("/sandbox-ehr")
     tokens = portal.tokens()
-    body = httpx.get(f"{portal.fhir}/Observation?_count=5", headers=bearer(tokens["access_token"])).json()
+    body = http.get(f"{portal.fhir}/Observation?_count=5", headers=bearer(tokens["access_token"])).json()
     next_link = next(link["url"] for link in body["link"] if link["relation"] == "next")
     assert next_link.startswith(f"{root}/normal/fhir/Observation?")
     portal.close()
@@ -466,5 +467,5 @@ def test_mounted_under_root_path(server_factory: Callable[..., str]) -> None:
 
 def test_public_root_url_setting(server_factory: Callable[..., str]) -> None:
     root = server_factory(public_root_url="https://ehr.example.org/sandbox-ehr/")
-    config = httpx.get(f"{root}/normal/fhir/.well-known/smart-configuration").json()
+    config = http.get(f"{root}/normal/fhir/.well-known/smart-configuration").json()
     assert config["token_endpoint"] == "https://ehr.example.org/sandbox-ehr/normal/oauth/token"

@@ -204,3 +204,7 @@ def test_patients(settings: SandboxSettings | None = None) -> list[TestPatient]:
         )
         for record in dataset.patients.values()
     ]
+
+
+# Named like a test but is not one: keep pytest from collecting it where it is imported.
+test_patients.__test__ = False  # type: ignore[attr-defined]
