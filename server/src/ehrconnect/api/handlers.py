@@ -10,11 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Match
 
 from ehrconnect.api.context import get_context, is_api_path
 from ehrconnect.errors import APIError, render
 
 log = structlog.get_logger("ehrconnect.errors")
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 _FRIENDLY_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
@@ -83,11 +85,28 @@ async def _http_handler(request: Request, exc: Exception) -> Response:
         error = APIError(
             "method_not_allowed",
             f"{request.method} is not allowed on this path.",
-            headers={"Allow": (exc.headers or {}).get("Allow", "")},
+            headers={"Allow": _allowed_methods(request) or (exc.headers or {}).get("Allow", "")},
         )
+    elif exc.status_code == 413:
+        error = APIError("payload_too_large", "The request body is too large.")
     else:
         error = APIError("bad_request", str(exc.detail), status=exc.status_code)
     return _render(request, error)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method any route accepts on this path (Starlette's Allow names one route's only)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    )
+
+
+async def unhandled_error_response(request: Request, exc: Exception) -> Response:
+    """The 500 for an unexpected exception: logged with its traceback, never shown to the client."""
+    return await _unhandled(request, exc)
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:

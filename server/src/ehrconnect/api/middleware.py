@@ -13,6 +13,8 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ehrconnect.api.context import is_api_path
@@ -22,8 +24,15 @@ from ehrconnect.versions import LATEST_VERSION, SUPPORTED_VERSIONS
 log = structlog.get_logger("ehrconnect.access")
 
 
-class BodyTooLarge(Exception):
-    """Raised from `receive` when a streamed body passes the ceiling."""
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` when a streamed body passes the ceiling.
+
+    An `HTTPException` on purpose: FastAPI turns any other exception raised while it reads the
+    body into a 400, but re-raises HTTPExceptions, so the 413 handler sees this one.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413, detail="payload_too_large")
 
 
 class RequestContextMiddleware:
@@ -69,6 +78,15 @@ class RequestContextMiddleware:
                     send_wrapper, 413, "invalid_request_error", "payload_too_large",
                     f"Request bodies are limited to {self.max_body_bytes} bytes.", request_id,
                 )
+        except Exception as exc:
+            # Rendered here rather than by Starlette's ServerErrorMiddleware, which sits outside
+            # this middleware: its 500 would miss X-Request-Id and Version, and it re-raises.
+            if "status" in status_holder:
+                raise
+            from ehrconnect.api.handlers import unhandled_error_response
+
+            response = await unhandled_error_response(Request(scope), exc)
+            await response(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
             log.info(
