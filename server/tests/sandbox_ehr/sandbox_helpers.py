@@ -40,9 +40,7 @@ atexit.register(http.close)
 
 def make_settings(**overrides: Any) -> SandboxSettings:
     """Settings with the test clients registered (plus the platform's default client)."""
-    base = SandboxSettings()
     clients = [
-        *base.clients,
         ClientRegistration(client_id=PUBLIC_CLIENT, redirect_uris=[PUBLIC_REDIRECT], name="Test App"),
         ClientRegistration(client_id=CONF_CLIENT, redirect_uris=[CONF_REDIRECT], client_secret=SecretStr(CONF_SECRET)),
     ]

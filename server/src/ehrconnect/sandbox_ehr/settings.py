@@ -70,7 +70,10 @@ class SandboxSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="EHRCONNECT_SANDBOX_", extra="ignore")
 
-    clients: list[ClientRegistration] = Field(default_factory=lambda: [platform_client()])
+    # The platform's own public client, always registered (redirect from EHRCONNECT_PUBLIC_URL).
+    platform_client: ClientRegistration = Field(default_factory=platform_client)
+    # More clients, e.g. EHRCONNECT_SANDBOX_CLIENTS='[{"client_id": "app", "redirect_uris": [...]}]'.
+    clients: list[ClientRegistration] = Field(default_factory=list)
     # Lifetimes in seconds.
     access_token_lifetime: int = Field(default=3600, gt=0)
     short_access_token_lifetime: int = Field(default=60, gt=0)
@@ -102,10 +105,15 @@ class SandboxSettings(BaseSettings):
                 raise ValueError("a large patient needs at least 2 resources")
         return value
 
+    @property
+    def all_clients(self) -> list[ClientRegistration]:
+        """Every registered client: the platform's, then the configured ones."""
+        return [self.platform_client, *self.clients]
+
     def client(self, client_id: str) -> ClientRegistration | None:
         """The registered client with this id, if any (later registrations win)."""
         found = None
-        for registration in self.clients:
+        for registration in self.all_clients:
             if registration.client_id == client_id:
                 found = registration
         return found
