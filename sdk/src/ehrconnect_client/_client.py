@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from ._base import DEFAULT_TIMEOUT, ClientCore, RequestOptions
 from ._config import ClientConfig, resolve_config
-from ._errors import APIError
+from ._errors import APIError, ConfigurationError
 from ._models import Health
 from ._pagination import ListPage, attach_async, attach_sync
 from ._retry import RetryPolicy
@@ -58,6 +58,11 @@ def _make_core(
     )
 
 
+def _check_transport_args(transport: object, http_client: object) -> None:
+    if transport is not None and http_client is not None:
+        raise ConfigurationError("pass either transport= or http_client=, not both")
+
+
 class _ClientBase:
     _core: ClientCore
 
@@ -85,8 +90,9 @@ class Client(_ClientBase):
 
     Arguments not given are read from ``EHRCONNECT_API_KEY`` / ``EHRCONNECT_API_URL`` /
     ``EHRCONNECT_API_VERSION``, then the ``MEDBLOCKS_*`` equivalents. ``base_url`` must be
-    https (http only for localhost, 127.0.0.1, ::1). ``transport`` or ``http_client`` replace the
-    network (tests); ``sleep``, ``jitter_source`` and ``clock`` replace ``time.sleep``,
+    https (http only for localhost, 127.0.0.1, ::1). ``transport`` replaces the network (tests);
+    ``http_client`` supplies a whole pre-configured ``httpx.Client`` (its own timeout applies and
+    it is left open on close). ``sleep``, ``jitter_source`` and ``clock`` replace ``time.sleep``,
     ``random.random`` and ``time.time`` in the retry loop.
     """
 
@@ -118,6 +124,7 @@ class Client(_ClientBase):
             jitter_source=jitter_source,
             clock=clock,
         )
+        _check_transport_args(transport, http_client)
         self._owns_http = http_client is None
         # Redirects are not followed: the bearer key must not be replayed to another origin.
         self._http = http_client or httpx.Client(transport=transport, timeout=timeout, follow_redirects=False)
@@ -249,6 +256,7 @@ class AsyncClient(_ClientBase):
             jitter_source=jitter_source,
             clock=clock,
         )
+        _check_transport_args(transport, http_client)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
         self._sleep = sleep

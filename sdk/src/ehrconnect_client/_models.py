@@ -37,7 +37,7 @@ __all__ = [
 class EhrconnectObject(BaseModel):
     """Base of every API object: tolerant of new fields, remembers its response."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow")
 
     _response: ResponseInfo | None = PrivateAttr(default=None)
 

@@ -65,14 +65,25 @@ class ReturnParams:
         return self.success is False
 
 
+def _query_of(text: str) -> str:
+    """The query part of an absolute URL, a path (``/back?...``, ``back?...``) or a bare query."""
+    parts = urlsplit(text)
+    if parts.scheme or parts.netloc or text.startswith("/"):
+        return parts.query
+    if text.startswith("?"):
+        return text[1:].split("#", 1)[0]
+    head, sep, tail = text.partition("?")
+    if sep and "=" not in head and "&" not in head:
+        return tail.split("#", 1)[0]  # a relative path such as "connected?session_id=..."
+    return text.split("#", 1)[0]
+
+
 def _last_values(url_or_params: str | Mapping[str, str]) -> dict[str, str]:
     if isinstance(url_or_params, Mapping):
         return {str(k): str(v) for k, v in url_or_params.items()}
-    text = url_or_params.strip()
-    query = urlsplit(text).query if ("?" in text or "://" in text) else text
     values: dict[str, str] = {}
     # The platform appends its parameters after the app's, so on a repeated name the last wins.
-    for key, value in parse_qsl(query, keep_blank_values=True):
+    for key, value in parse_qsl(_query_of(url_or_params.strip()), keep_blank_values=True):
         values[key] = value
     return values
 

@@ -136,3 +136,12 @@ def test_with_options_shares_pool_and_overrides(fake: FakeAPI) -> None:
         other.close()  # not the owner: must leave the shared pool open
         assert not c._http.is_closed
     assert fake.last.headers["version"] == "2030-01-01"
+
+
+def test_transport_and_http_client_are_exclusive(fake: FakeAPI) -> None:
+    http = httpx.Client()
+    try:
+        with pytest.raises(ConfigurationError):
+            Client("k", base_url="https://x.test", transport=mock(fake), http_client=http)
+    finally:
+        http.close()

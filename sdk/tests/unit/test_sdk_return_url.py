@@ -108,3 +108,13 @@ def test_invalid_return_urls(url: str) -> None:
 def test_return_url_error_is_value_error() -> None:
     with pytest.raises(ValueError):
         parse_return_url(BASE)
+
+
+def test_query_forms_with_urls_inside_values() -> None:
+    sess = SESS
+    assert parse_return_url(f"session_id={sess}&next=https://app.example.com/x").extra_params == {
+        "next": "https://app.example.com/x"
+    }
+    assert parse_return_url(f"/connected?session_id={sess}&patient_id=u#frag").patient_id == "u"
+    assert parse_return_url(f"connected?session_id={sess}").session_id == sess
+    assert parse_return_url(f"?session_id={sess}#top").session_id == sess
