@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from ehrconnect.api.context import AppContext
 from ehrconnect.catalog.seed import seed_sandbox_catalog
+from ehrconnect.connections.smart_cache import cancel_prefetches, schedule_warmup
 
 
 async def startup(ctx: AppContext) -> None:
     if ctx.settings.sandbox_ehr_enabled:
         async with ctx.db.session() as session:
-            await seed_sandbox_catalog(session, ctx.settings.sandbox_root_url)
+            seeded = await seed_sandbox_catalog(session, ctx.settings.sandbox_root_url)
+        # No discovery fetch on the hot path of a launch: warm the sandbox sources now.
+        schedule_warmup(ctx, [source.fhir_base_url for source in seeded])
 
 
 async def shutdown(ctx: AppContext) -> None:
+    await cancel_prefetches(ctx)
     await ctx.http.aclose()
     await ctx.db.dispose()

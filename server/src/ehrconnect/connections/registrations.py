@@ -128,7 +128,10 @@ def _setting_matches_source(entry: OAuthClientSetting, source: FhirSource) -> bo
         return False
 
 
-async def _by_id(session: AsyncSession, ctx: AppContext, registration_id: str) -> ResolvedClient | None:
+async def registration_by_id(
+    session: AsyncSession, ctx: AppContext, registration_id: str
+) -> ResolvedClient | None:
+    """A registration by its table id or settings pseudo id (None when it no longer exists)."""
     if registration_id == SANDBOX_PSEUDO_ID:
         return _sandbox_client(ctx.settings)
     if registration_id.startswith(_PSEUDO_PREFIX):
@@ -146,7 +149,7 @@ async def registration_for_source(session: AsyncSession, ctx: AppContext, source
     Raises :class:`NoClientRegistration` when nothing covers the source.
     """
     if source.oauth_client_id:
-        explicit = await _by_id(session, ctx, source.oauth_client_id)
+        explicit = await registration_by_id(session, ctx, source.oauth_client_id)
         if explicit is not None:
             return explicit
     conditions = [OAuthClientRegistration.source_id == source.id]
@@ -181,7 +184,7 @@ async def registration_for_connection(
     Falls back to resolving by the connection's source when the recorded registration is gone.
     """
     if connection.oauth_client_id:
-        found = await _by_id(session, ctx, connection.oauth_client_id)
+        found = await registration_by_id(session, ctx, connection.oauth_client_id)
         if found is not None:
             return found
     source = await session.get(FhirSource, connection.source_id)

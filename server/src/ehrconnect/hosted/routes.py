@@ -1,33 +1,386 @@
-"""The page behind a session's `url` (until the full hosted flow lands: the session's status)."""
+"""The hosted Connect flow: the page behind a session's `url`, the launch, the callback, Done.
+
+Routes (all HTML, outside the JSON API):
+
+- ``GET /c/{token}``: Direct Mode -> 302 to the source's authorize endpoint. Picker Mode -> the
+  picker (no attempt yet) or the completion page (after an attempt).
+- ``GET /c/{token}/sources?q=&after=``: the picker with a server-rendered search (no JS needed).
+- ``GET /c/{token}/sources.json?q=``: the same search for the progressive live-search script.
+- ``GET /c/{token}/connect/{source_id}``: start a launch at one source (a GET link, so the
+  form-action CSP never has to list EHR origins).
+- ``POST /c/{token}/done``: CSRF-checked; completes the session and 303s to ``return_url``.
+- ``GET /oauth/callback``: the SMART redirect URI.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
-from sqlalchemy import select
+from urllib.parse import urlencode
 
-from ehrconnect.api.context import get_context
-from ehrconnect.api.handlers import friendly_page
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ehrconnect.api.context import AppContext, get_context
+from ehrconnect.catalog.search import search_sources
+from ehrconnect.connections import launch
+from ehrconnect.connections.registrations import NoClientRegistration
+from ehrconnect.hosted import returns
+from ehrconnect.hosted.pages import (
+    browser_key,
+    csrf_ok,
+    csrf_token,
+    ensure_browser_key,
+    message_page,
+    origin_of,
+    render,
+    set_browser_cookie,
+)
+from ehrconnect.hosted.views import SourceCard, attempt_view, source_card
 from ehrconnect.kit.crypto import sha256_hex
-from ehrconnect.models import ConnectSession
+from ehrconnect.kit.pagination import InvalidCursor
+from ehrconnect.models import Connection, ConnectSession, FhirSource, Patient
 from ehrconnect.sessions.service import expire_if_due
+from ehrconnect.smart import SmartError
 
 router = APIRouter(include_in_schema=False)
 
+PAGE_SIZE = 20
+_TOKEN_LEN = 32
+
+
+def _base(ctx: AppContext, token: str) -> str:
+    return f"{ctx.settings.public_url}/c/{token}"
+
+
+async def _load(session: AsyncSession, token: str) -> ConnectSession | None:
+    if len(token) != _TOKEN_LEN:
+        return None
+    row = (
+        await session.execute(select(ConnectSession).where(ConnectSession.url_token_hash == sha256_hex(token)))
+    ).scalar_one_or_none()
+    if row is not None:
+        expire_if_due(row)
+    return row
+
+
+async def _patient_id(session: AsyncSession, cs: ConnectSession) -> str:
+    patient = await session.get(Patient, cs.patient_pk)
+    return patient.patient_id if patient else ""
+
+
+def _not_found(request: Request) -> Response:
+    return message_page(
+        request, 404, "Link not found",
+        "This connection link isn't valid. Please go back to the app that sent you and start again.",
+    )
+
+
+def _closed_page(request: Request, cs: ConnectSession, patient_id: str) -> Response:
+    label = cs.return_button_label or "the app"
+    if cs.status == "expired":
+        return message_page(
+            request, 410, "This link has expired",
+            f"For your security, connection links only work for a limited time. Go back to {label} "
+            "to get a new one.",
+        )
+    return message_page(
+        request, 200, "You're all set",
+        "You've already finished connecting your health records with this link.",
+        link=(returns.picker_done(cs.return_url, cs.id, patient_id), f"Return to {label}"),
+    )
+
+
+# --- the session page --------------------------------------------------------------------------
+
 
 @router.get("/c/{token}")
-async def session_page(request: Request, token: str) -> HTMLResponse:
+async def session_page(request: Request, token: str) -> Response:
+    """Direct Mode: straight to the EHR. Picker Mode: the picker or the completion page."""
     ctx = get_context(request)
     async with ctx.db.session() as session:
-        row = (
-            await session.execute(select(ConnectSession).where(ConnectSession.url_token_hash == sha256_hex(token)))
-        ).scalar_one_or_none()
-        if row is None:
-            return friendly_page(request, 404, "Link not found", "This connection link is not valid.")
-        expire_if_due(row)
-        status = row.status
-    if status == "expired":
-        return friendly_page(request, 410, "This link has expired", "Ask the app that sent you for a new link.")
-    if status == "complete":
-        return friendly_page(request, 200, "All done", "You have already finished connecting your records.")
-    return friendly_page(request, 200, "Connect your health records", "This session is open.")
+        cs = await _load(session, token)
+        if cs is None:
+            return _not_found(request)
+        if cs.status != "open":
+            return _closed_page(request, cs, await _patient_id(session, cs))
+        if cs.mode == "direct" and cs.source_id:
+            source = await session.get(FhirSource, cs.source_id)
+            if source is None:
+                return _not_found(request)
+        else:
+            has_attempts = (
+                await session.execute(select(Connection.id).where(Connection.session_id == cs.id).limit(1))
+            ).first() is not None
+            if has_attempts:
+                return await _status_page(request, ctx, session, cs, token)
+            return await _picker_page(request, ctx, session, cs, token, q="", after=None)
+    return await _launch(request, ctx, token, source.id)
+
+
+@router.get("/c/{token}/sources")
+async def picker(request: Request, token: str, q: str = "", after: str | None = None) -> Response:
+    """The source picker with a server-rendered search (works without JavaScript)."""
+    ctx = get_context(request)
+    async with ctx.db.session() as session:
+        cs = await _load(session, token)
+        if cs is None:
+            return _not_found(request)
+        if cs.status != "open":
+            return _closed_page(request, cs, await _patient_id(session, cs))
+        if cs.mode == "direct":
+            return RedirectResponse(_base(ctx, token), status_code=303)
+        return await _picker_page(request, ctx, session, cs, token, q=q[:200], after=after)
+
+
+@router.get("/c/{token}/sources.json")
+async def picker_search(request: Request, token: str, q: str = "") -> Response:
+    """Live search results for the picker script (same ranking as the server-rendered page)."""
+    ctx = get_context(request)
+    async with ctx.db.session() as session:
+        cs = await _load(session, token)
+        if cs is None or cs.status != "open" or cs.mode != "picker":
+            return JSONResponse({"results": [], "more_href": None}, status_code=404)
+        cards, more = await _search(session, ctx, cs, token, q[:200], None)
+    return JSONResponse({"results": [c.as_json() for c in cards], "more_href": more})
+
+
+async def _search(
+    session: AsyncSession, ctx: AppContext, cs: ConnectSession, token: str, q: str, after: str | None
+) -> tuple[list[SourceCard], str | None]:
+    """Recommended sources first (on the first page), then catalog search hits."""
+    base = _base(ctx, token)
+    recommended_ids = list(cs.recommended_source_ids or [])
+    cards: list[SourceCard] = []
+    needle = q.strip().lower()
+    if after is None and recommended_ids:
+        rows = (await session.execute(select(FhirSource).where(FhirSource.id.in_(recommended_ids)))).scalars()
+        by_id = {r.id: r for r in rows if not r.disabled}
+        for sid in recommended_ids:
+            src = by_id.get(sid)
+            if src is not None and (not needle or needle in src.search_text.lower() or needle in src.name.lower()):
+                cards.append(source_card(src, f"{base}/connect/{src.id}", recommended=True))
+    try:
+        page = await search_sources(
+            session, environment=cs.environment, q=needle or None, type_=None, limit=PAGE_SIZE,
+            starting_after=after,
+        )
+    except InvalidCursor:
+        page = await search_sources(
+            session, environment=cs.environment, q=needle or None, type_=None, limit=PAGE_SIZE, starting_after=None
+        )
+    shown = {c.id for c in cards}
+    for hit in page.hits:
+        if hit.source.id not in shown:
+            cards.append(source_card(hit.source, f"{base}/connect/{hit.source.id}", matched_name=hit.matched_name))
+    more = None
+    if page.has_more and page.next_cursor:
+        more = f"{base}/sources?{urlencode({'q': q, 'after': page.next_cursor})}"
+    return cards, more
+
+
+async def _picker_page(
+    request: Request, ctx: AppContext, session: AsyncSession, cs: ConnectSession, token: str,
+    *, q: str, after: str | None,
+) -> Response:
+    cards, more = await _search(session, ctx, cs, token, q, after)
+    has_attempts = (
+        await session.execute(select(Connection.id).where(Connection.session_id == cs.id).limit(1))
+    ).first() is not None
+    key, new = ensure_browser_key(request)
+    response = render(
+        request,
+        "picker.html",
+        {
+            "title": "Connect your health records",
+            "base": _base(ctx, token),
+            "q": q,
+            "cards": cards,
+            "more_href": more,
+            "has_attempts": has_attempts,
+            "return_label": cs.return_button_label or "the app",
+            "csrf": csrf_token(ctx, "done", cs.id, key),
+        },
+        form_origins=(origin_of(cs.return_url),),
+    )
+    if new:
+        set_browser_cookie(response, ctx, key)
+    return response
+
+
+async def _status_page(
+    request: Request, ctx: AppContext, session: AsyncSession, cs: ConnectSession, token: str
+) -> Response:
+    base = _base(ctx, token)
+    attempts = (
+        await session.execute(select(Connection).where(Connection.session_id == cs.id).order_by(Connection.id))
+    ).scalars().all()
+    sources = {
+        s.id: s
+        for s in (
+            await session.execute(select(FhirSource).where(FhirSource.id.in_({a.source_id for a in attempts})))
+        ).scalars()
+    }
+    # The latest attempt per source tells the patient where they stand with it.
+    latest: dict[str, Connection] = {}
+    for attempt in attempts:
+        latest[attempt.source_id] = attempt
+    views = [attempt_view(c, sources.get(c.source_id), f"{base}/connect/{c.source_id}") for c in latest.values()]
+    key, new = ensure_browser_key(request)
+    response = render(
+        request,
+        "status.html",
+        {
+            "title": "Your connected health records",
+            "base": base,
+            "attempts": views,
+            "any_connected": any(v.ok for v in views),
+            "return_label": cs.return_button_label or "the app",
+            "csrf": csrf_token(ctx, "done", cs.id, key),
+        },
+        form_origins=(origin_of(cs.return_url),),
+    )
+    if new:
+        set_browser_cookie(response, ctx, key)
+    return response
+
+
+# --- launching ---------------------------------------------------------------------------------
+
+
+@router.get("/c/{token}/connect/{source_id}")
+async def connect(request: Request, token: str, source_id: str) -> Response:
+    """Picker Mode: start the SMART launch at the picked source."""
+    ctx = get_context(request)
+    return await _launch(request, ctx, token, source_id)
+
+
+async def _launch(request: Request, ctx: AppContext, token: str, source_id: str) -> Response:
+    """Start a launch; warm discovery makes this one transaction and no network call."""
+    key, new_cookie = ensure_browser_key(request)
+    failure: str | None = None
+    async with ctx.db.session() as session:
+        cs = await _load(session, token)
+        if cs is None:
+            return _not_found(request)
+        if cs.status != "open":
+            return _closed_page(request, cs, await _patient_id(session, cs))
+        source = await session.get(FhirSource, source_id)
+        if (
+            source is None
+            or source.environment != cs.environment
+            or (cs.mode == "direct" and source.id != cs.source_id)
+        ):
+            return _not_found(request)
+        try:
+            plan = await launch.plan_launch(session, ctx, cs, source)
+        except NoClientRegistration:
+            plan = None
+            failure = launch.SOURCE_UNAVAILABLE
+        config = launch.cached_configuration(ctx, source) if plan else None
+        url: str | None = None
+        if plan is not None and config is not None and not source.disabled:
+            try:
+                url = await launch.begin_launch(session, ctx, plan, config, key)
+            except SmartError:
+                failure = launch.SOURCE_UNAVAILABLE
+        if source.disabled:
+            failure = launch.SOURCE_UNAVAILABLE
+    if url is None and failure is None and plan is not None:
+        # Cold cache (rare: warmed at startup and at direct-session creation): fetch, then store.
+        try:
+            config = await launch.fetch_configuration(ctx, source)
+            async with ctx.db.session() as session:
+                cs = await _load(session, token)
+                if cs is None:
+                    return _not_found(request)
+                if cs.status != "open":
+                    return _closed_page(request, cs, await _patient_id(session, cs))
+                url = await launch.begin_launch(session, ctx, plan, config, key)
+        except SmartError:
+            failure = launch.SOURCE_UNAVAILABLE
+    if url is None:
+        return await _launch_failed(request, ctx, token, source_id, failure or launch.SOURCE_UNAVAILABLE)
+    response = RedirectResponse(url, status_code=302)
+    if new_cookie:
+        set_browser_cookie(response, ctx, key)
+    return response
+
+
+async def _launch_failed(request: Request, ctx: AppContext, token: str, source_id: str, code: str) -> Response:
+    """Record the failed attempt; Direct Mode returns to the app, Picker Mode shows the status."""
+    async with ctx.db.session() as session:
+        cs = await _load(session, token)
+        source = await session.get(FhirSource, source_id)
+        if cs is None or source is None:
+            return _not_found(request)
+        if cs.status != "open":
+            return _closed_page(request, cs, await _patient_id(session, cs))
+        await launch.record_failure(session, cs, source, code, detail="launch could not start")
+        if cs.mode == "direct":
+            target = returns.direct_failure(cs.return_url, cs.id, await _patient_id(session, cs), code)
+            return RedirectResponse(target, status_code=302)
+    return RedirectResponse(_base(ctx, token), status_code=303)
+
+
+# --- the callback ------------------------------------------------------------------------------
+
+
+@router.get("/oauth/callback")
+async def oauth_callback(request: Request) -> Response:
+    """SMART redirect URI: finish the launch, then back to the picker or to the app."""
+    ctx = get_context(request)
+    params = {k: v for k, v in request.query_params.items() if k in ("state", "code", "error")}
+    result = await launch.handle_callback(ctx, params, browser_key(request))
+    cs = result.session
+    if cs is None:
+        return message_page(
+            request, 400, "This sign-in link isn't valid",
+            "We couldn't match this sign-in to a connection request. Please go back to the app that sent "
+            "you and start again.",
+        )
+    async with ctx.db.session() as session:
+        patient_id = await _patient_id(session, cs)
+    token = ctx.cipher.decrypt(cs.url_token_encrypted)
+    if cs.mode == "direct":
+        if result.kind == "connected" and result.connection is not None:
+            target = returns.direct_success(cs.return_url, cs.id, patient_id, result.connection.source_id)
+        else:
+            target = returns.direct_failure(cs.return_url, cs.id, patient_id, result.error_code)
+        return RedirectResponse(target, status_code=302)
+    if result.kind == "replay":
+        return message_page(
+            request, 400, "This sign-in was already used",
+            "This sign-in has already been processed, so it can't be used again.",
+            link=(_base(ctx, token), "See your connections"),
+        )
+    if result.kind == "session_closed":
+        return _closed_page(request, cs, patient_id)
+    return RedirectResponse(_base(ctx, token), status_code=303)
+
+
+# --- Done --------------------------------------------------------------------------------------
+
+
+@router.post("/c/{token}/done")
+async def done(request: Request, token: str) -> Response:
+    """Picker Mode Done: session `complete`, then 303 to `return_url?session_id&patient_id`."""
+    ctx = get_context(request)
+    form = await request.form()
+    submitted = form.get("csrf_token")
+    async with ctx.db.session() as session:
+        cs = await _load(session, token)
+        if cs is None:
+            return _not_found(request)
+        if not csrf_ok(ctx, "done", cs.id, browser_key(request), submitted if isinstance(submitted, str) else ""):
+            return message_page(
+                request, 403, "Please try that again",
+                "Your browser sent an outdated form. Reload the page and press the button again.",
+                link=(_base(ctx, token), "Reload"),
+            )
+        patient_id = await _patient_id(session, cs)
+        if cs.status == "expired":
+            return _closed_page(request, cs, patient_id)
+        launch.complete_session(cs)
+        target = returns.picker_done(cs.return_url, cs.id, patient_id)
+    return RedirectResponse(target, status_code=303)

@@ -12,6 +12,7 @@ from ehrconnect.api.context import AppContext
 from ehrconnect.api.deps import AuthContext
 from ehrconnect.catalog.repository import get_source
 from ehrconnect.connections import repository as connections_repo
+from ehrconnect.connections.smart_cache import schedule_prefetch
 from ehrconnect.connections.wire import session_connection
 from ehrconnect.errors import APIError, not_found
 from ehrconnect.kit.crypto import sha256_hex
@@ -78,6 +79,8 @@ async def create(
     )
     session.add(row)
     await session.flush()
+    if direct is not None:  # the session URL redirects straight to the EHR: warm its discovery now
+        schedule_prefetch(ctx, [direct.fhir_base_url])
     return row, patient
 
 

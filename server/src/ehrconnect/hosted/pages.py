@@ -1,0 +1,126 @@
+"""Rendering of hosted pages: Jinja2 (autoescaped), strict CSP, browser cookie, CSRF tokens.
+
+The hosted pages load only our own CSS/JS (``/static/``), so the CSP allows nothing else: no
+inline script or style, no third-party origins. ``form-action`` lists ``'self'`` plus, on pages
+whose form ends in a redirect to the app, the ``return_url`` origin (browsers apply form-action
+to the redirects that follow a form submission, CSP3 §6.4.1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from ehrconnect.api.context import AppContext
+from ehrconnect.api.handlers import request_id_of
+from ehrconnect.kit.crypto import constant_time_equal
+
+#: Binds launches (the OAuth `state`) and CSRF tokens to one browser. HttpOnly, SameSite=Lax:
+#: sent on the top-level GET redirect back from the EHR, never readable by script.
+BROWSER_COOKIE = "ehrconnect_browser"
+
+_env = Environment(
+    loader=PackageLoader("ehrconnect.hosted", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of an absolute URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def csp(form_origins: tuple[str, ...] = ()) -> str:
+    """The hosted pages' Content-Security-Policy."""
+    form_action = " ".join(("'self'", *form_origins))
+    return (
+        "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; "
+        f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+    form_origins: tuple[str, ...] = (),
+) -> HTMLResponse:
+    """Render ``template`` with the strict CSP; never caches (pages show live status)."""
+    html = _env.get_template(template).render(request_id=request_id_of(request), **context)
+    response = HTMLResponse(html, status_code=status_code)
+    response.headers["Content-Security-Policy"] = csp(form_origins)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def message_page(
+    request: Request,
+    status_code: int,
+    title: str,
+    text: str,
+    *,
+    link: tuple[str, str] | None = None,
+) -> HTMLResponse:
+    """A friendly one-message page (edge cases). ``link`` = (href, label) for one way onward."""
+    return render(
+        request,
+        "message.html",
+        {"title": title, "text": text, "link_href": link[0] if link else None,
+         "link_label": link[1] if link else None},
+        status_code=status_code,
+    )
+
+
+# --- browser binding and CSRF ------------------------------------------------------------------
+
+
+def browser_key(request: Request) -> str | None:
+    """The browser cookie's value, when present and well-formed."""
+    value = request.cookies.get(BROWSER_COOKIE)
+    if value and 20 <= len(value) <= 100:
+        return value
+    return None
+
+
+def ensure_browser_key(request: Request) -> tuple[str, bool]:
+    """(cookie value, whether it is new and must be set on the response)."""
+    existing = browser_key(request)
+    if existing is not None:
+        return existing, False
+    return secrets.token_urlsafe(32), True
+
+
+def set_browser_cookie(response: Response, ctx: AppContext, value: str) -> None:
+    """Attach the browser cookie (Secure when the platform is served over https)."""
+    response.set_cookie(
+        BROWSER_COOKIE,
+        value,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.public_url.startswith("https://"),
+    )
+
+
+def csrf_token(ctx: AppContext, purpose: str, session_id: str, browser: str) -> str:
+    """A form token bound to (purpose, session, browser cookie) with the server's MAC key."""
+    digest = hashlib.sha256(browser.encode()).hexdigest()
+    return ctx.cipher.sign(f"csrf|{purpose}|{session_id}|{digest}")
+
+
+def csrf_ok(ctx: AppContext, purpose: str, session_id: str, browser: str | None, token: str) -> bool:
+    """Whether ``token`` was issued to this browser for this session and purpose."""
+    if not browser or not token:
+        return False
+    return constant_time_equal(csrf_token(ctx, purpose, session_id, browser), token)
