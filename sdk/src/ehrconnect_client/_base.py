@@ -108,6 +108,11 @@ class ClientCore:
         """Freeze a call: encode the body once and fix the idempotency key for all retries."""
         opts = options or {}
         method = method.upper()
+        extra_headers = dict(opts.get("extra_headers", {}))
+        # A key smuggled in through extra_headers still counts as the call's key (retry safety).
+        for name in [h for h in extra_headers if h.lower() == "idempotency-key"]:
+            header_key = extra_headers.pop(name)
+            idempotency_key = idempotency_key or header_key
         key = idempotency_key
         if key is None and method == "POST" and self.auto_idempotency_keys:
             key = str(uuid.uuid4())
@@ -126,7 +131,7 @@ class ClientCore:
             idempotency_key=key,
             max_retries=max_retries,
             timeout=opts.get("timeout", httpx.USE_CLIENT_DEFAULT),
-            extra_headers=dict(opts.get("extra_headers", {})),
+            extra_headers=extra_headers,
         )
 
     def headers_for(self, call: PreparedCall) -> dict[str, str]:

@@ -299,3 +299,16 @@ def test_key_reused_conflict_is_not_retried(client: Client, fake: FakeAPI, sleep
         client.patients.create("user_42", idempotency_key="k")
     assert info.value.code == "idempotency_key_reused"
     assert sleeps == []
+
+
+def test_key_given_as_extra_header_counts(make_client: Callable[..., Client], fake: FakeAPI) -> None:
+    c = make_client(auto_idempotency_keys=False)
+    fake.add(reply(503, {}), reply(body=patient_json()))
+    c.patients.create("user_42", extra_headers={"idempotency-key": "hdr-key"})
+    assert [r.headers["idempotency-key"] for r in fake.requests] == ["hdr-key", "hdr-key"]
+
+
+def test_explicit_key_wins_over_extra_header(client: Client, fake: FakeAPI) -> None:
+    fake.add(reply(body=patient_json()))
+    client.patients.create("user_42", idempotency_key="arg-key", extra_headers={"Idempotency-Key": "hdr-key"})
+    assert fake.last.headers.get_list("idempotency-key") == ["arg-key"]
