@@ -1,0 +1,137 @@
+"""Fixtures for the TrialMatched tests.
+
+* ``fake`` / ``http``: the app in-process (ASGI) against a fake ehrconnect (``httpx.MockTransport``).
+* ``stack``: the real thing over HTTP: the ehrconnect platform (API + hosted flow + the sandbox
+  EHR mounted at /sandbox-ehr + the embedded worker pulling records) on one uvicorn server, a
+  sandbox API key minted test-side, and TrialMatched on a second uvicorn server.
+* ``browser``: headless Chromium (Debian's /usr/bin/chromium) with a fresh profile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from ehrconnect_client import AsyncClient
+from trialmatched.app import create_app
+from trialmatched.settings import AppSettings
+from trialmatched_fakes import API_KEY, API_URL, FakeEhrconnect
+
+REPO = Path(__file__).resolve().parents[3]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+TEST_SECRET = "trialmatched-test-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def fake() -> FakeEhrconnect:
+    return FakeEhrconnect()
+
+
+@pytest.fixture
+def app_settings(tmp_path: Path) -> AppSettings:
+    return AppSettings(
+        api_key=API_KEY, api_url=API_URL, public_url="http://testserver",
+        database=tmp_path / "trialmatched.sqlite3", secret_key=TEST_SECRET,
+    )
+
+
+@pytest.fixture
+async def http(fake: FakeEhrconnect, app_settings: AppSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser-like client (cookies kept, redirects not followed) for the app on the fake API."""
+    sdk = AsyncClient(api_key=API_KEY, base_url=API_URL, transport=fake.transport(), max_retries=0)
+    app = create_app(app_settings, client=sdk)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+    await sdk.aclose()
+
+
+# ----------------------------------------------------------------------------- real stack
+
+
+def _server_support() -> Any:
+    """server/tests/support/live.py (LiveServer): imported by path, it is not a package."""
+    tests_dir = str(REPO / "server" / "tests")
+    if tests_dir not in sys.path:
+        sys.path.insert(0, tests_dir)
+    return importlib.import_module("support.live")
+
+
+@dataclass
+class Stack:
+    """The running platform and app, and the key (which only the test and the app's server know)."""
+
+    platform_url: str
+    app_url: str
+    api_key: str
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    pytest.importorskip("ehrconnect", reason="the ehrconnect server package is not installed")
+    from ehrconnect.app import build_context
+    from ehrconnect.app import create_app as create_platform
+    from ehrconnect.auth.keys import create_key
+    from ehrconnect.config import Settings
+    from ehrconnect.db_migrations import upgrade
+    from pydantic import SecretStr
+
+    live = _server_support()
+    platform_port, app_port = live.free_port(), live.free_port()
+    db_path = tmp_path / "platform.sqlite3"
+    upgrade(f"sqlite+aiosqlite:///{db_path}")
+    settings = Settings(
+        environment="test",
+        database_url=f"sqlite:///{db_path}",
+        data_dir=tmp_path,
+        public_url=f"http://127.0.0.1:{platform_port}",
+        secret_key=SecretStr(TEST_SECRET),
+        sandbox_ehr_enabled=True,
+        embedded_worker=True,
+        worker_poll_seconds=0.2,
+        rate_limit_per_second=1000,
+        rate_limit_burst=1000,
+    )
+    ctx = build_context(settings)
+
+    async def mint() -> str:
+        async with ctx.db.session() as session:
+            key = await create_key(session, organization="trialmatched-tests", environment="sandbox")
+        await ctx.db.dispose()
+        return key.secret
+
+    api_key = asyncio.run(mint())
+    platform = create_platform(settings)
+    app_settings = AppSettings(
+        api_key=api_key, api_url=settings.public_url, public_url=f"http://127.0.0.1:{app_port}",
+        database=tmp_path / "trialmatched.sqlite3", secret_key=TEST_SECRET,
+    )
+    with live.LiveServer(platform, platform_port) as platform_server, live.LiveServer(
+        create_app(app_settings), app_port
+    ) as app_server:
+        yield Stack(platform_server.url, app_server.url, api_key)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A headless Chromium browser with a throwaway profile (one context per test)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium not installed at /usr/bin/chromium")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
