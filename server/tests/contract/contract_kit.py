@@ -57,7 +57,7 @@ def assert_error(response: httpx.Response, status: int, code: str, param: str | 
 
 def assert_fhir_source(item: dict[str, Any]) -> None:
     extra = set(item) - FHIR_SOURCE_KEYS
-    assert FHIR_SOURCE_KEYS <= set(item), item
+    assert set(item) >= FHIR_SOURCE_KEYS, item
     assert extra <= FHIR_SOURCE_EXTRA_KEYS | _catalog_additions(), item
     assert item["resource_type"] == "fhir_source" and item["id"].startswith("fhirsrc_")
 
@@ -144,14 +144,14 @@ async def add_connection(
 async def get_connection(app: FastAPI, connection_id: str) -> Connection:
     async with app.state.ctx.db.session() as session:
         row = await session.get(Connection, connection_id)
-    assert row is not None
+    assert isinstance(row, Connection)
     return row
 
 
 async def get_session_row(app: FastAPI, session_id: str) -> ConnectSession:
     async with app.state.ctx.db.session() as session:
         row = await session.get(ConnectSession, session_id)
-    assert row is not None
+    assert isinstance(row, ConnectSession)
     return row
 
 

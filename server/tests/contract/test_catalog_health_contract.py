@@ -56,7 +56,7 @@ async def test_search_and_type_filter(api: httpx.AsyncClient) -> None:
     [({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"starting_after": "%%%"}, "starting_after"),
      ({"starting_after": "WzEsMl0"}, "starting_after")],
 )
-async def test_list_sources_bad_query(api: httpx.AsyncClient, params: dict[str, object], param: str) -> None:
+async def test_list_sources_bad_query(api: httpx.AsyncClient, params: dict[str, str | int], param: str) -> None:
     assert_error(await api.get("/connections", params=params), 400, "invalid_data", param)
 
 

@@ -70,7 +70,9 @@ async def test_bad_keys(
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES, ids=ROUTE_IDS)
-async def test_unsupported_version(api: httpx.AsyncClient, method: str, path: str, body: dict[str, object] | None) -> None:
+async def test_unsupported_version(
+    api: httpx.AsyncClient, method: str, path: str, body: dict[str, object] | None
+) -> None:
     response = await _call(api, method, path, body, {"Version": "2020-01-01"})
     error = assert_error(response, 400, "unsupported_api_version", "Version")
     assert error["type"] == "invalid_request_error"
@@ -104,11 +106,13 @@ async def test_unknown_route_and_method(api: httpx.AsyncClient, client: httpx.As
 
 async def test_wrong_content_type(api: httpx.AsyncClient) -> None:
     for path in ("/patients", "/sessions"):
-        response = await api.post(path, content=b"patient_id=x", headers={"content-type": "application/x-www-form-urlencoded"})
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        response = await api.post(path, content=b"patient_id=x", headers=form)
         assert_error(response, 415, "unsupported_media_type")
     response = await api.put("/patients/x", content=b"{}", headers={"content-type": "text/plain"})
     assert_error(response, 415, "unsupported_media_type")
-    ok = await api.post("/patients", content=b'{"patient_id":"ct"}', headers={"content-type": "application/json; charset=utf-8"})
+    utf8 = {"content-type": "application/json; charset=utf-8"}
+    ok = await api.post("/patients", content=b'{"patient_id":"ct"}', headers=utf8)
     assert ok.status_code == 200, ok.text
 
 

@@ -21,7 +21,7 @@ from contract_kit import (
     new_session,
     sandbox_source_id,
 )
-from ehrconnect.models import ConnectSession, Connection, Patient
+from ehrconnect.models import Connection, ConnectSession, Patient
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -113,7 +113,7 @@ async def test_list_patients_shape_and_filters(api: httpx.AsyncClient) -> None:
     [({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"limit": "x"}, "limit"),
      ({"starting_after": "garbage!!"}, "starting_after")],
 )
-async def test_list_patients_bad_query(api: httpx.AsyncClient, params: dict[str, object], param: str) -> None:
+async def test_list_patients_bad_query(api: httpx.AsyncClient, params: dict[str, str | int], param: str) -> None:
     assert_error(await api.get("/patients", params=params), 400, "invalid_data", param)
 
 

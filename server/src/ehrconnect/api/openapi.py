@@ -63,8 +63,17 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         "BearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "API key (mb_sk_live_... / mb_sk_sbx_...)"}
     }
     headers = {
-        "X-Request-Id": {"schema": {"type": "string"}, "description": "Unique id of this request."},
+        "X-Request-Id": {"schema": {"type": "string", "format": "uuid"}, "description": "Unique id of this request."},
         "Version": {"schema": {"type": "string"}, "description": "API version used."},
+    }
+    replayed = {
+        "Idempotent-Replayed": {
+            "schema": {"type": "string", "enum": ["true"]},
+            "description": "Present when this is the stored response of an earlier request with the same key.",
+        }
+    }
+    retry_after = {
+        "Retry-After": {"schema": {"type": "integer", "minimum": 1}, "description": "Seconds to wait."}
     }
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
@@ -80,8 +89,12 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
                     },
                 )
-            if "200" in responses:
-                responses["200"]["headers"] = headers
+            for status, response in responses.items():
+                response["headers"] = {
+                    **headers,
+                    **(replayed if method == "post" else {}),
+                    **(retry_after if status == "429" else {}),
+                }
             if path != "/health":
                 operation["security"] = [{"BearerAuth": []}]
                 operation.setdefault("parameters", [])

@@ -22,9 +22,13 @@ MAX_METADATA_BYTES = 16_384
 
 
 class WireModel(BaseModel):
-    """Response objects: every declared field is always present (nulls included)."""
+    """Response objects: every declared field is always present (nulls included).
 
-    model_config = ConfigDict(extra="forbid")
+    `json_schema_serialization_defaults_required` makes the OpenAPI document say so too: fields
+    with a default (`resource_type`, additive optional fields) are still listed as required.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 class RequestModel(BaseModel):
