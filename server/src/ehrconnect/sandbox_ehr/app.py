@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import authorize, discovery, fhir_api, token
 from .context import ROOT_PATH_KEY, Sandbox, sandbox_of
 from .data import test_patients
-from .pages import error_page, render, stylesheet
+from .pages import error_page, render, static_file
 from .profiles import sandbox_sources
 from .settings import SandboxSettings
 
@@ -66,7 +66,7 @@ def create_app(settings: SandboxSettings | None = None) -> ASGIApp:
     oauth = "/{profile}/oauth"
     routes = [
         Route("/", home, methods=["GET"]),
-        Route("/static/portal.css", stylesheet, methods=["GET"]),
+        Route("/static/{name}", static_file, methods=["GET"]),
         Route(f"{fhir}/metadata", discovery.metadata, methods=["GET"]),
         Route(f"{fhir}/.well-known/smart-configuration", discovery.smart_configuration, methods=["GET"]),
         Route(f"{fhir}/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET"]),

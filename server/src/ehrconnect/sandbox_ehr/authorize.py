@@ -117,6 +117,7 @@ async def authorize(request: Request) -> Response:
     if not any(s.startswith("patient/") for s in scopes):
         return fail("invalid_scope", "ask for at least one patient/ read scope")
 
+    await sandbox.dataset()  # load in a worker thread before the page lists the patients
     browser_key = request.cookies.get(BROWSER_COOKIE) or new_secret()
     transaction = Transaction(
         id=new_secret(),

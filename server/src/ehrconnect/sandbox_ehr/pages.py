@@ -14,7 +14,8 @@ from .context import sandbox_of
 from .profiles import Profile
 
 _env = Environment(loader=PackageLoader("ehrconnect.sandbox_ehr", "templates"), autoescape=True)
-_CSS = resources.files("ehrconnect.sandbox_ehr").joinpath("static/portal.css").read_bytes()
+_STATIC = resources.files("ehrconnect.sandbox_ehr").joinpath("static")
+_STATIC_FILES = {"portal.css": "text/css", "favicon.svg": "image/svg+xml"}
 
 
 def origin_of(url: str) -> str:
@@ -77,10 +78,14 @@ def error_page(
     return response
 
 
-async def stylesheet(request: Request) -> Response:
-    """The portal stylesheet, served by the app itself."""
+async def static_file(request: Request) -> Response:
+    """The portal's own assets (stylesheet, icon): no third-party assets anywhere."""
+    name = request.path_params["name"]
+    media_type = _STATIC_FILES.get(name)
+    if media_type is None:
+        return error_page(request, "Page not found", "There is nothing at this address.", status_code=404)
     return Response(
-        _CSS,
-        media_type="text/css",
+        _STATIC.joinpath(name).read_bytes(),
+        media_type=media_type,
         headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
     )
