@@ -60,12 +60,14 @@ def _fresh_db(template: Path, tmp_path: Path) -> Path:
     return path
 
 
-async def _provision(settings: Settings, tenants: list[tuple[str, str]]) -> list[str]:
-    """Seed the sandbox catalog and mint one key per (organization, environment)."""
+async def _provision(settings: Settings, tenants: list[tuple[str, str]], *, seed: bool = True) -> list[str]:
+    """Seed the sandbox catalog (unless the app seeds it at startup) and mint one key per
+    (organization, environment)."""
     ctx = build_context(settings)
     try:
-        async with ctx.db.session() as session:
-            await seed_sandbox_catalog(session, SANDBOX_ROOT)
+        if seed:
+            async with ctx.db.session() as session:
+                await seed_sandbox_catalog(session, SANDBOX_ROOT)
         keys = []
         for org, env in tenants:
             async with ctx.db.session() as session:
@@ -179,10 +181,15 @@ class _LiveServer:
 class Live:
     """A running server plus keys for two tenants (acme/sandbox and other/sandbox)."""
 
-    def __init__(self, url: str, key: str, other_key: str) -> None:
+    def __init__(self, url: str, key: str, other_key: str, app: Any = None) -> None:
         self.url = url
         self.key = key
         self.other_key = other_key
+        self.route_paths: set[str] = {str(getattr(r, "path", "")) for r in getattr(app, "routes", [])}
+
+    def has_route(self, path: str) -> bool:
+        """Whether the running server version serves `path` (a route template)."""
+        return path in self.route_paths
 
 
 @pytest.fixture
@@ -191,11 +198,35 @@ def live(sdk_sqlite_template: Path, tmp_path: Path) -> Iterator[Live]:
     settings = _settings(_fresh_db(sdk_sqlite_template, tmp_path), tmp_path, f"http://127.0.0.1:{port}")
     key, other_key = asyncio.run(_provision(settings, [("acme", "sandbox"), ("other", "sandbox")]))
     # The app builds its own context inside uvicorn's loop: engines never cross event loops.
-    with _LiveServer(create_app(settings), port) as server:
-        yield Live(server.url, key, other_key)
+    app = create_app(settings)
+    with _LiveServer(app, port) as server:
+        yield Live(server.url, key, other_key, app)
 
 
 @pytest.fixture
 def live_client(live: Live) -> Iterator[Client]:
     with Client(live.key, base_url=live.url, timeout=10.0) as c:
         yield c
+
+
+@pytest.fixture
+def live_sandbox(sdk_sqlite_template: Path, tmp_path: Path) -> Iterator[Live]:
+    """The platform with its built-in sandbox EHR mounted at /sandbox-ehr, over real HTTP.
+
+    The platform reaches the sandbox's token endpoint through its own public URL, so this needs
+    a real listening server rather than an in-process transport.
+    """
+    port = _free_port()
+    settings = _settings(
+        _fresh_db(sdk_sqlite_template, tmp_path),
+        tmp_path,
+        f"http://127.0.0.1:{port}",
+        sandbox_ehr_enabled=True,
+        sandbox_ehr_url=None,
+        embedded_worker=True,
+        worker_poll_seconds=0.1,
+    )
+    key, other_key = asyncio.run(_provision(settings, [("acme", "sandbox"), ("other", "sandbox")], seed=False))
+    app = create_app(settings)
+    with _LiveServer(app, port) as server:
+        yield Live(server.url, key, other_key, app)
