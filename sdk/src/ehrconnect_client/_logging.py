@@ -5,6 +5,10 @@ request id, retry attempt and delay. What is never logged: query strings (list f
 emails), request or response bodies (names, emails, FHIR data), headers (the API key), and
 server error messages (they may quote submitted values). Each record also carries these facts
 as ``extra`` attributes prefixed ``ehrconnect_`` for structured handlers.
+
+Levels: WARNING for what needs attention (network failures, 5xx, 429 after retries, 401, 403);
+INFO for other 4xx, which are ordinary control flow in most apps (a 404 on a lookup, a 409 on a
+duplicate create), and for each retry; DEBUG for successes.
 """
 
 from __future__ import annotations
@@ -14,11 +18,20 @@ import logging
 from ._errors import APIError
 
 logger = logging.getLogger("ehrconnect_client")
+# A library never configures output; the application's handlers decide (PEP 282 convention).
+logger.addHandler(logging.NullHandler())
+
+_ATTENTION_STATUSES = frozenset({401, 403, 429})
+
+
+def _level_for(status: int) -> int:
+    return logging.WARNING if status >= 500 or status in _ATTENTION_STATUSES else logging.INFO
 
 
 def log_api_error(method: str, path: str, error: APIError, *, attempt: int) -> None:
     """Log an error response that is being raised to the caller."""
-    logger.warning(
+    logger.log(
+        _level_for(error.http_status),
         "ehrconnect request failed: %s %s status=%s type=%s code=%s param=%s request_id=%s attempt=%d",
         method,
         path,

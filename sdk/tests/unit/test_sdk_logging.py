@@ -34,9 +34,10 @@ def test_api_error_is_logged_without_pii(client: Client, fake: FakeAPI, caplog: 
     )
     with pytest.raises(ConflictError):
         client.patients.create("user_42", email="jane@example.com", name="Jane Roe")
-    failures = [r for r in caplog.records if r.levelno == logging.WARNING]
+    failures = [r for r in caplog.records if r.levelno >= logging.INFO]
     assert len(failures) == 1
     record = failures[0]
+    assert record.levelno == logging.INFO  # a duplicate create is ordinary control flow
     assert record.name == "ehrconnect_client"
     message = record.getMessage()
     for fact in ("POST", "/patients", "409", "conflict_error", "external_id_already_exists", "rid-409", "patient_id"):
@@ -106,3 +107,29 @@ def test_rate_limit_giving_up_logged(client: Client, fake: FakeAPI, caplog: pyte
         client.health()
     levels = [r.levelno for r in caplog.records]
     assert levels == [logging.INFO] * 3 + [logging.WARNING]
+
+
+@pytest.mark.parametrize(
+    ("status", "type_", "level"),
+    [
+        (400, "invalid_request_error", logging.INFO),
+        (404, "not_found_error", logging.INFO),
+        (409, "conflict_error", logging.INFO),
+        (401, "authentication_error", logging.WARNING),
+        (403, "permission_error", logging.WARNING),
+        (500, "api_error", logging.WARNING),
+    ],
+)
+def test_levels_by_status(
+    client: Client, fake: FakeAPI, caplog: pytest.LogCaptureFixture, status: int, type_: str, level: int
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="ehrconnect_client")
+    fake.add(error_reply(status, type_, "x"))
+    with pytest.raises(Exception):
+        client.patients.retrieve("user_42")
+    assert [r.levelno for r in caplog.records] == [level]
+
+
+def test_library_adds_only_a_null_handler() -> None:
+    handlers = logging.getLogger("ehrconnect_client").handlers
+    assert handlers and all(isinstance(h, logging.NullHandler) for h in handlers)
