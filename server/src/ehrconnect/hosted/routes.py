@@ -343,11 +343,12 @@ async def oauth_callback(request: Request) -> Response:
         patient_id = await _patient_id(session, cs)
     token = ctx.cipher.decrypt(cs.url_token_encrypted)
     if cs.mode == "direct":
-        if result.kind == "connected" and result.connection is not None:
+        ok = result.kind == "connected" and result.connection is not None
+        if ok and result.connection is not None:
             target = returns.direct_success(cs.return_url, cs.id, patient_id, result.connection.source_id)
         else:
             target = returns.direct_failure(cs.return_url, cs.id, patient_id, result.error_code)
-        return RedirectResponse(target, status_code=302)
+        return _returning(request, cs, target, "You're connected" if ok else "We couldn't connect")
     if result.kind == "replay":
         return message_page(
             request, 400, "This sign-in was already used",
@@ -357,6 +358,21 @@ async def oauth_callback(request: Request) -> Response:
     if result.kind == "session_closed":
         return _closed_page(request, cs, patient_id)
     return RedirectResponse(_base(ctx, token), status_code=303)
+
+
+def _returning(request: Request, cs: ConnectSession, target: str, heading: str) -> Response:
+    """Direct Mode's way back to the app from the callback: a page that navigates on at once.
+
+    Not a 302: the callback is usually reached by a redirect after the EHR's consent form POST, and
+    browsers check the EHR page's CSP ``form-action`` against every hop of that redirect chain,
+    which would block a further hop to the app's origin. A fresh document load (meta refresh, plus
+    a link) starts a new navigation that no form-action applies to.
+    """
+    return render(
+        request,
+        "returning.html",
+        {"title": heading, "heading": heading, "target": target, "return_label": cs.return_button_label or "the app"},
+    )
 
 
 # --- Done --------------------------------------------------------------------------------------
