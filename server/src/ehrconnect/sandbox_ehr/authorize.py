@@ -9,7 +9,6 @@ a per-browser cookie and a CSRF token bind the forms to the browser that started
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import time
@@ -25,7 +24,7 @@ from .pages import error_page, origin_of, render
 from .profiles import Profile
 from .scopes import describe, grantable
 from .settings import ClientRegistration
-from .state import Grant, Transaction, new_secret
+from .state import Grant, Transaction, hash_secret, new_secret
 
 BROWSER_COOKIE = "sandbox_ehr_browser"
 # RFC 7636 §4.2: S256 challenge is BASE64URL(SHA256(verifier)), 43 characters unpadded.
@@ -129,7 +128,7 @@ async def authorize(request: Request) -> Response:
         code_challenge=challenge,
         nonce=params.get("nonce"),
         csrf_token=new_secret(),
-        browser_hash=_sha(browser_key),
+        browser_hash=hash_secret(browser_key),
         expires_at=time.time() + sandbox.settings.login_transaction_lifetime,
     )
     sandbox.state.add_transaction(transaction)
@@ -144,10 +143,6 @@ async def authorize(request: Request) -> Response:
         secure=request.url.scheme == "https",
     )
     return response
-
-
-def _sha(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _client_name(client: ClientRegistration | None, client_id: str) -> str:

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 
 
-def _hash(secret: str) -> str:
+def hash_secret(secret: str) -> str:
+    """SHA-256 hex digest: how secrets are keyed and compared in memory."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -104,7 +105,7 @@ class AuthState:
             found = self._transactions.get(tx_id)
             if found is None or time.time() >= found.expires_at:
                 return None
-            if browser_key is None or not secrets.compare_digest(found.browser_hash, _hash(browser_key)):
+            if browser_key is None or not secrets.compare_digest(found.browser_hash, hash_secret(browser_key)):
                 return None
             return found
 
@@ -118,7 +119,7 @@ class AuthState:
         """Mint an authorization code bound to the grant's client and the redirect URI."""
         code = new_secret()
         with self._lock:
-            self._codes[_hash(code)] = Code(grant, redirect_uri, code_challenge, time.time() + lifetime)
+            self._codes[hash_secret(code)] = Code(grant, redirect_uri, code_challenge, time.time() + lifetime)
         return code
 
     def redeem_code(self, code: str) -> Code | None:
@@ -128,7 +129,7 @@ class AuthState:
         previously issued from it.
         """
         with self._lock:
-            found = self._codes.get(_hash(code))
+            found = self._codes.get(hash_secret(code))
             if found is None:
                 return None
             if found.used:
@@ -145,13 +146,13 @@ class AuthState:
         value = new_secret()
         token = Token(grant=grant, kind=kind, scopes=scopes, expires_at=time.time() + lifetime)
         with self._lock:
-            self._tokens[_hash(value)] = token
+            self._tokens[hash_secret(value)] = token
         return value
 
     def token(self, value: str) -> Token | None:
         """The record for a token value (active or not)."""
         with self._lock:
-            return self._tokens.get(_hash(value))
+            return self._tokens.get(hash_secret(value))
 
     def use_refresh_token(self, value: str, client_id: str, profile: str) -> Token | None:
         """Rotate: mark a live refresh token of this client and profile used and return it.
@@ -159,7 +160,7 @@ class AuthState:
         A used (rotated) token stops working (OAuth 2.0 Security BCP §4.14.2 rotation).
         """
         with self._lock:
-            found = self._tokens.get(_hash(value))
+            found = self._tokens.get(hash_secret(value))
             if found is None or found.kind != "refresh" or not found.active:
                 return None
             if found.grant.client_id != client_id or found.grant.profile != profile:
@@ -170,7 +171,7 @@ class AuthState:
     def revoke(self, value: str, client_id: str) -> None:
         """RFC 7009 §2.1: revoke a token of this client; a refresh token takes its grant with it."""
         with self._lock:
-            found = self._tokens.get(_hash(value))
+            found = self._tokens.get(hash_secret(value))
             if found is None or found.grant.client_id != client_id:
                 return
             found.revoked = True
