@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import sys
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,6 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     live = _server_support()
     platform_port, app_port = live.free_port(), live.free_port()
     db_path = tmp_path / "platform.sqlite3"
-    upgrade(f"sqlite+aiosqlite:///{db_path}")
     settings = Settings(
         environment="test",
         database_url=f"sqlite:///{db_path}",
@@ -111,7 +111,13 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         await ctx.db.dispose()
         return key.secret
 
-    api_key = asyncio.run(mint())
+    def prepare() -> str:
+        upgrade(f"sqlite+aiosqlite:///{db_path}")
+        return asyncio.run(mint())
+
+    # In a worker thread: Playwright's sync API may already run an event loop in this one.
+    with ThreadPoolExecutor(1) as pool:
+        api_key = pool.submit(prepare).result()
     platform = create_platform(settings)
     app_settings = AppSettings(
         api_key=api_key, api_url=settings.public_url, public_url=f"http://127.0.0.1:{app_port}",

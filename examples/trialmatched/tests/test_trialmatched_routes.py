@@ -253,3 +253,15 @@ async def test_security_headers_and_no_inline_code(http: httpx.AsyncClient, fake
 async def _fresh_cookie(http: httpx.AsyncClient) -> httpx.Response:
     http.cookies.clear()
     return await http.get("/")
+
+
+async def test_records_count_failure_still_lists_facilities(http: httpx.AsyncClient, fake: FakeEhrconnect) -> None:
+    await sign_in(http)
+    session_id = await start(http, fake)
+    fake.finish(session_id, (NORMAL, "active", None))
+    fake.fail[("GET", f"/patients/{fake.sessions[session_id]['patient_id']}/records")] = (
+        502, "ehr_error", "fhir_error",
+    )
+    page = (await http.get("/")).text
+    assert "Connected — pulling records" in page and "could not load" not in page
+    assert not re.search(r"\d+ records", page)

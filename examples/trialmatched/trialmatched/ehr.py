@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ehrconnect_client import AsyncClient, FhirSource, NotFoundError, PatientConnection, Session
+from ehrconnect_client import AsyncClient, EhrconnectError, FhirSource, NotFoundError, PatientConnection, Session
 
+from .errors import log_sdk_error
 from .store import User
 
 MIN_QUERY = 2  # the catalog convention: search only from two characters
@@ -148,7 +149,11 @@ async def dashboard(client: AsyncClient, user: User, names: FacilityNames, *, ca
     per_source: dict[str, int] = {}
     capped = False
     if any(c.status == "active" for c in shown):
-        total, per_source, capped = await count_records(client, user.patient_id, cap=cap)
+        try:
+            total, per_source, capped = await count_records(client, user.patient_id, cap=cap)
+        except EhrconnectError as err:
+            # The list is still worth showing without a count.
+            log_sdk_error(err, action="count_records")
     facilities = [await _row(client, names, c, per_source) for c in _latest_per_facility(shown)]
     return Dashboard(facilities, total, capped)
 
