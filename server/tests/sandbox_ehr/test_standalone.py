@@ -80,6 +80,13 @@ def test_landing_page_lists_profiles_and_patients(sandbox_url: str) -> None:
     assert "default-src 'none'" in page.headers["content-security-policy"]
 
 
+def test_profile_landing_page(sandbox_url: str) -> None:
+    page = http.get(f"{sandbox_url}/flaky")
+    assert page.status_code == 200
+    assert "Test system: Sandbox Health (flaky)" in page.text
+    assert http.get(f"{sandbox_url}/nope").status_code == 404
+
+
 def test_unknown_paths_get_a_friendly_page(sandbox_url: str) -> None:
     page = http.get(f"{sandbox_url}/no/such/page/here/at/all")
     assert page.status_code == 404

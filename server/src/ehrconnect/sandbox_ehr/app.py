@@ -9,7 +9,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import authorize, discovery, fhir_api, token
-from .context import ROOT_PATH_KEY, Sandbox, sandbox_of
+from .context import ROOT_PATH_KEY, Sandbox, profile_of, sandbox_of
 from .data import test_patients
 from .pages import error_page, render, static_file
 from .profiles import sandbox_sources
@@ -35,8 +35,12 @@ class _RootPathRecorder:
 
 
 async def home(request: Request) -> Response:
-    """The portal's landing page: profiles with their FHIR base URLs, and the test patients."""
+    """The portal's landing page (``<root>/`` and ``<root>/<profile>``): profiles with their FHIR
+    base URLs, and the test patients."""
     sandbox = sandbox_of(request)
+    profile = profile_of(request)
+    if "profile" in request.path_params and profile is None:
+        return await not_found(request, LookupError())
     await sandbox.dataset()
     return render(
         request,
@@ -46,6 +50,7 @@ async def home(request: Request) -> Response:
             "sources": sandbox_sources(sandbox.root_url(request)),
             "patients": test_patients(sandbox.settings),
         },
+        profile=profile,
     )
 
 
@@ -67,6 +72,8 @@ def create_app(settings: SandboxSettings | None = None) -> ASGIApp:
     routes = [
         Route("/", home, methods=["GET"]),
         Route("/static/{name}", static_file, methods=["GET"]),
+        Route("/{profile}", home, methods=["GET"]),
+        Route("/{profile}/", home, methods=["GET"]),
         Route(f"{fhir}/metadata", discovery.metadata, methods=["GET"]),
         Route(f"{fhir}/.well-known/smart-configuration", discovery.smart_configuration, methods=["GET"]),
         Route(f"{fhir}/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET"]),
