@@ -67,9 +67,10 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     from ehrconnect.docs_ui.routes import mount_docs
     from ehrconnect.hosted.routes import router as hosted_router
     from ehrconnect.patients.endpoints import router as patients_router
+    from ehrconnect.records.endpoints import router as records_router
     from ehrconnect.sessions.endpoints import router as sessions_router
 
-    for router in (health_router, patients_router, sessions_router, catalog_router):
+    for router in (health_router, patients_router, sessions_router, catalog_router, records_router):
         app.include_router(router)
     app.include_router(hosted_router)
     app.mount("/static", StaticFiles(directory=HOSTED_STATIC), name="static")

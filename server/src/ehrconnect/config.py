@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     worker_concurrency: int = 4
     token_refresh_leeway_seconds: int = 300
     full_sync_every: int = 7
+    #: FHIR search page size asked for with `_count` during a sync.
+    sync_page_size: int = 250
+    #: FHIR requests in flight at once per source origin, per worker process.
+    sync_source_concurrency: int = 4
+    #: Use `Patient/$everything` for full passes when the source declares it.
+    sync_use_everything: bool = True
 
     db_pool_size: int = 10
 

@@ -13,9 +13,16 @@ async def startup(ctx: AppContext) -> None:
             seeded = await seed_sandbox_catalog(session, ctx.settings.sandbox_root_url)
         # No discovery fetch on the hot path of a launch: warm the sandbox sources now.
         schedule_warmup(ctx, [source.fhir_base_url for source in seeded])
+    if ctx.settings.embedded_worker:
+        from ehrconnect.worker.embedded import start_embedded
+
+        ctx.extras["worker"] = await start_embedded(ctx)
 
 
 async def shutdown(ctx: AppContext) -> None:
+    handle = ctx.extras.pop("worker", None)
+    if handle is not None:
+        await handle.stop()
     await cancel_prefetches(ctx)
     await ctx.http.aclose()
     await ctx.db.dispose()

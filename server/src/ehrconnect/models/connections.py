@@ -43,6 +43,8 @@ class Connection(Timestamped, Base):
     access_token_encrypted: Mapped[str | None] = mapped_column(Text)
     refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
     token_expires_at: Mapped[datetime | None]
+    #: When the current access token was issued (refresh leeway is capped at half its lifetime).
+    token_issued_at: Mapped[datetime | None]
     token_endpoint: Mapped[str | None] = mapped_column(String(1000))
     revocation_endpoint: Mapped[str | None] = mapped_column(String(1000))
     oauth_client_id: Mapped[str | None] = mapped_column(String(40))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Sequence, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ehrconnect.kit.db import JSONDoc
@@ -17,11 +17,16 @@ class Record(Timestamped, Base):
     __tablename__ = "records"
     __table_args__ = (
         UniqueConstraint("connection_id", "resource_type", "resource_id"),
-        Index("ix_records_patient_id", "patient_pk", "id"),
-        Index("ix_records_patient_type_id", "patient_pk", "resource_type", "id"),
+        # Records are listed per patient in `seq` order (keyset cursors over an immutable key).
+        Index("ix_records_patient_seq", "patient_pk", "seq", unique=True),
+        Index("ix_records_patient_type_seq", "patient_pk", "resource_type", "seq"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    #: Insertion order, assigned once when the row is first stored and never changed; the records
+    #: API pages by it. PostgreSQL: from the `records_seq` sequence; SQLite: max + 1 under the
+    #: single-writer lock (see ehrconnect.records.repository).
+    seq: Mapped[int] = mapped_column(BigInteger, Sequence("records_seq"))
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     environment: Mapped[str] = mapped_column(String(16))
     patient_pk: Mapped[str] = mapped_column(ForeignKey("patients.pk", ondelete="CASCADE"))
@@ -52,3 +57,7 @@ class SyncRun(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
     duration_ms: Mapped[int | None]
+    #: The job executing this run (a run is resumed by whichever worker holds that job's lease).
+    job_id: Mapped[str | None] = mapped_column(String(40))
+    #: Checkpoint written with every stored page: current step and next page URL (crash resume).
+    progress: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)

@@ -189,6 +189,7 @@ def upgrade() -> None:
     sa.Column('access_token_encrypted', sa.Text(), nullable=True),
     sa.Column('refresh_token_encrypted', sa.Text(), nullable=True),
     sa.Column('token_expires_at', ehrconnect.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('token_issued_at', ehrconnect.kit.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('token_endpoint', sa.String(length=1000), nullable=True),
     sa.Column('revocation_endpoint', sa.String(length=1000), nullable=True),
     sa.Column('oauth_client_id', sa.String(length=40), nullable=True),
@@ -231,8 +232,11 @@ def upgrade() -> None:
     with op.batch_alter_table('oauth_states', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_oauth_states_session_id'), ['session_id'], unique=False)
 
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute(sa.schema.CreateSequence(sa.Sequence('records_seq')))
     op.create_table('records',
     sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('seq', sa.BigInteger(), sa.Sequence('records_seq'), nullable=False),
     sa.Column('organization_id', sa.String(length=40), nullable=False),
     sa.Column('environment', sa.String(length=16), nullable=False),
     sa.Column('patient_pk', sa.String(length=40), nullable=False),
@@ -254,8 +258,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('connection_id', 'resource_type', 'resource_id', name=op.f('uq_records_connection_id_resource_type_resource_id'))
     )
     with op.batch_alter_table('records', schema=None) as batch_op:
-        batch_op.create_index('ix_records_patient_id', ['patient_pk', 'id'], unique=False)
-        batch_op.create_index('ix_records_patient_type_id', ['patient_pk', 'resource_type', 'id'], unique=False)
+        batch_op.create_index('ix_records_patient_seq', ['patient_pk', 'seq'], unique=True)
+        batch_op.create_index('ix_records_patient_type_seq', ['patient_pk', 'resource_type', 'seq'], unique=False)
 
     op.create_table('sync_runs',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -269,6 +273,8 @@ def upgrade() -> None:
     sa.Column('started_at', ehrconnect.kit.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('finished_at', ehrconnect.kit.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('duration_ms', sa.Integer(), nullable=True),
+    sa.Column('job_id', sa.String(length=40), nullable=True),
+    sa.Column('progress', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['connection_id'], ['connections.id'], name=op.f('fk_sync_runs_connection_id_connections'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_sync_runs_organization_id_organizations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sync_runs'))
@@ -284,10 +290,12 @@ def downgrade() -> None:
 
     op.drop_table('sync_runs')
     with op.batch_alter_table('records', schema=None) as batch_op:
-        batch_op.drop_index('ix_records_patient_type_id')
-        batch_op.drop_index('ix_records_patient_id')
+        batch_op.drop_index('ix_records_patient_type_seq')
+        batch_op.drop_index('ix_records_patient_seq')
 
     op.drop_table('records')
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute(sa.schema.DropSequence(sa.Sequence('records_seq')))
     with op.batch_alter_table('oauth_states', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_oauth_states_session_id'))
 

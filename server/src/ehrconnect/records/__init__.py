@@ -1,0 +1,1 @@
+"""Stored FHIR records: repository, the records API and the sync-run reports."""
