@@ -109,6 +109,17 @@ def test_response_type_state_and_scope_are_checked(portal: Portal) -> None:
     assert _redirect_error(_authorize(portal, scope="openid user/*.read"))["error"] == "invalid_scope"
 
 
+def test_authorize_by_post(portal: Portal) -> None:
+    params = portal.authorize_params()
+    params.pop("_verifier")
+    page = portal.browser.post(f"{portal.oauth}/authorize", data=params)
+    assert page.status_code == 200
+    (form,), _ = parse_forms(page.text)
+    assert {"username", "password", "csrf_token", "tx"} <= set(form.fields)
+    bad = portal.browser.post(f"{portal.oauth}/authorize", data={**params, "aud": "http://x/fhir"})
+    assert _redirect_error(bad)["error"] == "invalid_request"
+
+
 def test_deny_redirects_with_access_denied(portal: Portal) -> None:
     launch = portal.launch(decision="deny")
     assert launch.params["error"] == "access_denied"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
@@ -63,7 +64,10 @@ def _unknown_profile(request: Request) -> Response:
 
 
 async def authorize(request: Request) -> Response:
-    """``GET <profile>/oauth/authorize``: validate, then show the login page."""
+    """``GET`` or ``POST <profile>/oauth/authorize``: validate, then show the login page.
+
+    POST (form-encoded) is SMART's ``authorize-post`` capability.
+    """
     sandbox = sandbox_of(request)
     profile = profile_of(request)
     if profile is None:
@@ -71,7 +75,12 @@ async def authorize(request: Request) -> Response:
     await sandbox.delay(profile)
     if profile.key == profiles.PORTAL_DOWN:
         return _portal_down(request, profile)
-    params = request.query_params
+    params: Mapping[str, str]
+    if request.method == "POST":
+        form = await request.form()
+        params = {key: value for key, value in form.items() if isinstance(value, str)}
+    else:
+        params = request.query_params
     # RFC 6749 §4.1.2.1: a missing/invalid client_id or redirect_uri must NOT redirect.
     client_id = params.get("client_id", "")
     client = sandbox.settings.client(client_id) if client_id else None

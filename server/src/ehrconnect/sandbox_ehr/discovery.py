@@ -32,6 +32,7 @@ def capabilities(profile: Profile) -> list[str]:
     """SMART capabilities this profile supports."""
     caps = [
         "launch-standalone",
+        "authorize-post",
         "client-public",
         "client-confidential-symmetric",
         "context-standalone-patient",
