@@ -147,3 +147,57 @@ def db_rows(platform: Platform, model: Any, **filters: Any) -> list[Any]:
 
     result: list[Any] = run_async(run)
     return result
+
+
+def add_source(platform: Platform, name: str, fhir_base_url: str, source_type: str = "sandbox") -> str:
+    """Insert a catalog source (e.g. one whose server is down) into the sandbox environment."""
+    from ehrconnect.kit.ids import new_id
+    from ehrconnect.models import FhirSource
+
+    source_id = new_id("fhir_source")
+
+    async def run() -> None:
+        db = Database(platform.settings.resolved_database_url)
+        try:
+            async with db.session() as session:
+                session.add(
+                    FhirSource(
+                        id=source_id, environment="sandbox", normalized_base_url=fhir_base_url.lower(),
+                        fhir_base_url=fhir_base_url, name=name, type=source_type, aliases=[], locations=[],
+                        npis=[], search_text=name.lower(), provenance={},
+                    )
+                )
+        finally:
+            await db.dispose()
+
+    run_async(run)
+    return source_id
+
+
+def intercept_callback(page: Any, rewrite: Any) -> list[str]:
+    """Catch the EHR's redirect to our callback (the consent POST's 303) and replace it.
+
+    Chromium does not route redirect hops, so the POST itself is fetched without following
+    redirects. ``rewrite(callback_url)`` returns the URL to send the browser to instead, or None
+    to stop there (the browser shows a blank page). Returns the captured callback URLs.
+    """
+    captured: list[str] = []
+
+    def handle(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        response = route.fetch(max_redirects=0)
+        location = response.headers.get("location", "")
+        if "/oauth/callback" not in location:
+            route.fulfill(response=response)
+            return
+        captured.append(location)
+        target = rewrite(location)
+        if target is None:
+            route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>held</title>")
+        else:
+            route.fulfill(status=303, headers={"Location": target})
+
+    page.route(lambda url: "/oauth/consent" in url, handle)
+    return captured

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from e2e_support import Platform, approve, db_rows, pick, query_of, record_callbacks, shot
+from e2e_support import Platform, approve, db_rows, pick, query_of, shot
 from ehrconnect.models import Connection, Job
 from playwright.sync_api import expect
 

@@ -57,7 +57,7 @@ def subtitle_of(source: FhirSource, matched_name: str | None = None) -> str | No
         city, state = loc.get("city"), loc.get("state")
         if city and state:
             return f"{city}, {state}"
-    if source.brand and source.brand != source.name:
+    if source.brand and not source.name.lower().startswith(source.brand.lower()):
         return source.brand
     return None
 
