@@ -42,13 +42,10 @@ def test_every_profile_publishes_its_own_endpoints(sandbox_url: str) -> None:
 
 
 def test_slow_adds_latency(sandbox_url: str) -> None:
+    # Lower bounds only: they hold however loaded the machine is.
     started = time.monotonic()
     assert http.get(f"{sandbox_url}/slow/fhir/metadata").status_code == 200
-    slow = time.monotonic() - started
-    started = time.monotonic()
-    http.get(f"{sandbox_url}/normal/fhir/metadata")
-    normal = time.monotonic() - started
-    assert slow >= 0.3 > normal
+    assert time.monotonic() - started >= 0.3
     portal = Portal(sandbox_url, "slow")
     started = time.monotonic()
     tokens = portal.tokens()
@@ -106,11 +103,11 @@ def test_short_token_profile(sandbox_url: str, server_factory: Callable[..., str
     portal = Portal(sandbox_url, "short-token")
     assert portal.tokens()["expires_in"] == 60
     portal.close()
-    quick = Portal(server_factory(short_access_token_lifetime=1), "short-token")
+    quick = Portal(server_factory(short_access_token_lifetime=2), "short-token")
     tokens = quick.tokens()
     url = f"{quick.fhir}/Patient/{ALBERTO[1]}"
     assert http.get(url, headers=bearer(tokens["access_token"])).status_code == 200
-    time.sleep(1.2)
+    time.sleep(2.1)
     expired = http.get(url, headers=bearer(tokens["access_token"]))
     assert expired.status_code == 401
     assert 'error="invalid_token"' in expired.headers["www-authenticate"]
