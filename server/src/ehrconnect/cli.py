@@ -174,6 +174,9 @@ def _mount_optional_commands() -> None:
     except ImportError:  # pragma: no cover - the sandbox is part of the package
         return
     app.add_typer(sandbox_app, name="sandbox-ehr", help="Run the built-in sandbox EHR alone.")
+    from ehrconnect.connections.cli import app as clients_app
+
+    app.add_typer(clients_app, name="clients", help="OAuth client registrations at FHIR sources.")
     from ehrconnect.worker.cli import worker as worker_command
 
     app.command("worker")(worker_command)

@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 async def _sandbox_source(app: FastAPI) -> FhirSource:
     async with app.state.ctx.db.session() as session:
-        return (await session.execute(select(FhirSource).limit(1))).scalar_one()
+        source: FhirSource = (await session.execute(select(FhirSource).limit(1))).scalar_one()
+        return source
 
 
 async def _make_source(app: FastAPI, vendor: str | None) -> FhirSource:
@@ -63,12 +64,12 @@ async def test_resolution_order_and_secret_encrypted(app: FastAPI) -> None:
 
     async with ctx.db.session() as session:
         vendor_row = await regs.add_registration(
-            session, ctx, environment="sandbox", vendor_type="epic", client_id="table-vendor"
+            session, ctx.cipher, environment="sandbox", vendor_type="epic", client_id="table-vendor"
         )
     async with ctx.db.session() as session:
         assert (await regs.registration_for_source(session, ctx, source)).client_id == "table-vendor"
         row = await regs.add_registration(
-            session, ctx, environment="sandbox", source_id=source.id, client_id="table-source",
+            session, ctx.cipher, environment="sandbox", source_id=source.id, client_id="table-source",
             client_secret="topsecret", auth_method="client_secret_post", scopes=["openid", "patient/*.rs"],
         )
         assert row.client_secret_encrypted and "topsecret" not in row.client_secret_encrypted

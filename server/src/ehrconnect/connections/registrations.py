@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehrconnect.api.context import AppContext
 from ehrconnect.config import OAuthClientSetting, Settings
-from ehrconnect.kit.crypto import sha256_hex
+from ehrconnect.kit.crypto import TokenCipher, sha256_hex
 from ehrconnect.kit.ids import new_id
 from ehrconnect.models import Connection, FhirSource, OAuthClientRegistration
 from ehrconnect.smart import ClientAuthMethod, ClientRegistration, normalize_base_url
@@ -198,7 +198,7 @@ async def registration_for_connection(
 
 async def add_registration(
     session: AsyncSession,
-    ctx: AppContext,
+    cipher: TokenCipher,
     *,
     environment: str,
     client_id: str,
@@ -208,7 +208,10 @@ async def add_registration(
     auth_method: str | None = None,
     scopes: Sequence[str] | None = None,
 ) -> OAuthClientRegistration:
-    """Create or replace the registration for one source or one vendor type in ``environment``."""
+    """Create or replace the registration for one source or one vendor type in ``environment``.
+
+    The secret is stored encrypted with ``cipher`` (the platform's token cipher).
+    """
     if (source_id is None) == (vendor_type is None):
         raise ValueError("give exactly one of source_id or vendor_type")
     method = _default_method(client_secret, auth_method)
@@ -234,7 +237,7 @@ async def add_registration(
         source_id=source_id,
         vendor_type=vendor_type,
         client_id=client_id,
-        client_secret_encrypted=ctx.cipher.encrypt(client_secret) if client_secret else None,
+        client_secret_encrypted=cipher.encrypt(client_secret) if client_secret else None,
         auth_method=method,
         scopes=list(scopes) if scopes else None,
         extra={},
