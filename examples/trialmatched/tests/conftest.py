@@ -14,6 +14,7 @@ import importlib
 import sys
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,17 @@ class Stack:
     api_key: str
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+@dataclass
+class Platform:
+    """A running ehrconnect platform and a sandbox key for it."""
+
+    url: str
+    api_key: str
+
+
+@contextmanager
+def running_platform(tmp: Path) -> Iterator[Platform]:
+    """The platform on a free port: fresh SQLite, sandbox EHR mounted, embedded worker on."""
     pytest.importorskip("ehrconnect", reason="the ehrconnect server package is not installed")
     from ehrconnect.app import build_context
     from ehrconnect.app import create_app as create_platform
@@ -89,13 +99,13 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     from pydantic import SecretStr
 
     live = _server_support()
-    platform_port, app_port = live.free_port(), live.free_port()
-    db_path = tmp_path / "platform.sqlite3"
+    port = live.free_port()
+    db_path = tmp / "platform.sqlite3"
     settings = Settings(
         environment="test",
         database_url=f"sqlite:///{db_path}",
-        data_dir=tmp_path,
-        public_url=f"http://127.0.0.1:{platform_port}",
+        data_dir=tmp,
+        public_url=f"http://127.0.0.1:{port}",
         secret_key=SecretStr(TEST_SECRET),
         sandbox_ehr_enabled=True,
         embedded_worker=True,
@@ -118,15 +128,29 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     # In a worker thread: Playwright's sync API may already run an event loop in this one.
     with ThreadPoolExecutor(1) as pool:
         api_key = pool.submit(prepare).result()
-    platform = create_platform(settings)
-    app_settings = AppSettings(
-        api_key=api_key, api_url=settings.public_url, public_url=f"http://127.0.0.1:{app_port}",
-        database=tmp_path / "trialmatched.sqlite3", secret_key=TEST_SECRET,
-    )
-    with live.LiveServer(platform, platform_port) as platform_server, live.LiveServer(
-        create_app(app_settings), app_port
-    ) as app_server:
-        yield Stack(platform_server.url, app_server.url, api_key)
+    with live.LiveServer(create_platform(settings), port) as server:
+        yield Platform(server.url, api_key)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """Platform + TrialMatched, each on its own uvicorn server."""
+    live = _server_support()
+    with running_platform(tmp_path) as platform:
+        app_port = live.free_port()
+        app_settings = AppSettings(
+            api_key=platform.api_key, api_url=platform.url, public_url=f"http://127.0.0.1:{app_port}",
+            database=tmp_path / "trialmatched.sqlite3", secret_key=TEST_SECRET,
+        )
+        with live.LiveServer(create_app(app_settings), app_port) as app_server:
+            yield Stack(platform.url, app_server.url, platform.api_key)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """One platform shared by a module's tests (the integration-guide snippets)."""
+    with running_platform(tmp_path_factory.mktemp("platform")) as running:
+        yield running
 
 
 @pytest.fixture
