@@ -73,6 +73,15 @@ def test_unsupported_scopes_are_not_granted() -> None:
     assert grantable(requested) == ["openid", "fhirUser", "launch/patient", "patient/Patient.read"]
 
 
+def test_granted_scopes_are_narrowed_to_read_and_search() -> None:
+    assert grantable("patient/Observation.cruds patient/*.* patient/Condition.cs patient/Goal.rs") == [
+        "patient/Observation.rs",
+        "patient/*.read",
+        "patient/Condition.s",
+        "patient/Goal.rs",
+    ]
+
+
 def test_allows_by_type_and_interaction() -> None:
     scopes = ["patient/Observation.r", "patient/Condition.read"]
     assert allows(scopes, "Observation", "read") and not allows(scopes, "Observation", "search")

@@ -56,18 +56,32 @@ def parse_clinical(scope: str) -> ClinicalScope | None:
 
 
 def grantable(requested: str) -> list[str]:
-    """The subset of a requested scope string that the sandbox grants, in request order."""
+    """The subset of a requested scope string that the sandbox grants, in request order.
+
+    Clinical scopes are narrowed to what the server can do (read and search): v2
+    ``patient/Observation.cruds`` is granted as ``patient/Observation.rs`` and v1
+    ``patient/*.*`` as ``patient/*.read``, so the granted ``scope`` never promises writes.
+    """
     granted: list[str] = []
     for scope in requested.split():
-        if scope in granted:
-            continue
         if scope in SUPPORTED_NON_CLINICAL:
-            granted.append(scope)
-            continue
-        clinical = parse_clinical(scope)
-        if clinical is not None and (clinical.read or clinical.search):
-            granted.append(scope)
+            narrowed: str | None = scope
+        else:
+            narrowed = _narrow(scope)
+        if narrowed is not None and narrowed not in granted:
+            granted.append(narrowed)
     return granted
+
+
+def _narrow(scope: str) -> str | None:
+    clinical = parse_clinical(scope)
+    if clinical is None or not (clinical.read or clinical.search):
+        return None
+    prefix = f"patient/{clinical.resource_type}."
+    permission = scope.removeprefix(prefix)
+    if permission in ("read", "*"):
+        return prefix + "read"
+    return prefix + ("r" if clinical.read else "") + ("s" if clinical.search else "")
 
 
 def allows(scopes: list[str], resource_type: str, interaction: str) -> bool:
