@@ -168,15 +168,16 @@ def _require_migrated(settings: Settings) -> None:
 
 
 def _mount_optional_commands() -> None:
-    """Sub-apps owned by other parts of the package."""
-    try:
-        from ehrconnect.sandbox_ehr.cli import app as sandbox_app
-    except ImportError:  # pragma: no cover - the sandbox is part of the package
-        return
+    """Sub-apps owned by other parts of the package (imported here to keep `--help` in one place)."""
+    from ehrconnect.sandbox_ehr.cli import app as sandbox_app
+
     app.add_typer(sandbox_app, name="sandbox-ehr", help="Run the built-in sandbox EHR alone.")
     from ehrconnect.connections.cli import app as clients_app
 
     app.add_typer(clients_app, name="clients", help="OAuth client registrations at FHIR sources.")
+    from ehrconnect.catalog.cli import app as catalog_app
+
+    app.add_typer(catalog_app, name="catalog")
     from ehrconnect.worker.cli import worker as worker_command
 
     app.command("worker")(worker_command)
