@@ -1,7 +1,14 @@
 """Catalog search: the one entry point used by `GET /connections` and the picker page.
 
-Ranking: exact name match, then name prefix, then any substring of the name or an alias;
-ties by name and id. Keyset pagination over (rank, lower(name), id).
+- `q` shorter than 2 letters/digits (after folding): no search; the visible catalog is listed
+  alphabetically (recommended sources first), with keyset pagination over (name, id).
+- otherwise: candidates from the backend index (`catalog.index`), ranked by
+  `catalog.ranking` (exact, prefix, all words, other fields, typos), one result per source
+  (its best-matching name is `matched_name` when that is not the display name). When word
+  matching finds fewer than `FUZZY_WHEN_FEWER` sources, typo-tolerant trigram candidates are
+  added. Pagination: the cursor carries the last result's sort key; the next page is every
+  result strictly after it in the same total order, so pages never overlap or skip.
+- Hidden and disabled sources never appear.
 """
 
 from __future__ import annotations
@@ -9,13 +16,20 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import case, func, literal, or_, select, tuple_
+from sqlalchemy import case, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ehrconnect.catalog.index import fetch_candidates, index_for
+from ehrconnect.catalog.ranking import Candidate, ParsedQuery, SortKey, parse_query, rank
+from ehrconnect.catalog.text import fold
 from ehrconnect.kit.pagination import InvalidCursor
 from ehrconnect.models import FhirSource
+
+FUZZY_WHEN_FEWER = 20
 
 
 @dataclass(frozen=True)
@@ -32,20 +46,29 @@ class SearchPage:
     next_cursor: str | None
 
 
-def _encode(rank: int, name: str, source_id: str) -> str:
-    raw = json.dumps([rank, name, source_id], separators=(",", ":")).encode()
+def encode_cursor(mode: str, key: Sequence[Any]) -> str:
+    raw = json.dumps([mode, *key], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> tuple[int, str, str]:
+def decode_cursor(cursor: str, mode: str, shape: Sequence[type]) -> list[Any]:
+    """The key a cursor of `mode` carries; InvalidCursor unless it has exactly `shape`."""
     try:
         raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode("ascii"))
-        rank, name, source_id = json.loads(raw)
-    except (binascii.Error, UnicodeError, ValueError, TypeError) as exc:
+        value = json.loads(raw)
+    except (binascii.Error, UnicodeError, ValueError) as exc:
         raise InvalidCursor(cursor) from exc
-    if not isinstance(rank, int) or not isinstance(name, str) or not isinstance(source_id, str):
+    if not isinstance(value, list) or len(value) != len(shape) + 1 or value[0] != mode:
         raise InvalidCursor(cursor)
-    return rank, name, source_id
+    key = value[1:]
+    for item, kind in zip(key, shape, strict=True):
+        if type(item) is not kind:
+            raise InvalidCursor(cursor)
+    return key
+
+
+_SEARCH_SHAPE = (int, int, int, int, int, int, str, str)
+_BROWSE_SHAPE = (int, str, str)
 
 
 async def search_sources(
@@ -56,45 +79,95 @@ async def search_sources(
     type_: str | None,
     limit: int,
     starting_after: str | None,
+    recommended_ids: Sequence[str] = (),
 ) -> SearchPage:
     """One page of visible, enabled sources matching `q` and `type_`, best first."""
-    needle = (q or "").strip().lower()
+    query = parse_query(q)
+    recommended = frozenset(recommended_ids)
+    if query is None:
+        return await _browse(session, environment, type_, limit, starting_after, recommended)
+    after: SortKey | None = None
+    if starting_after:
+        after = cast(SortKey, tuple(decode_cursor(starting_after, "s", _SEARCH_SHAPE)))
+    ranked = await ranked_candidates(session, environment, query, type_, recommended)
+    if after is not None:
+        ranked = [item for item in ranked if item[0] > after]
+    page = ranked[: limit + 1]
+    has_more = len(page) > limit
+    page = page[:limit]
+    sources = await _load_sources(session, [candidate.source_id for _, candidate in page])
+    hits = [
+        SearchHit(sources[c.source_id], _matched_name(sources[c.source_id], c))
+        for _, c in page
+        if c.source_id in sources
+    ]
+    next_cursor = encode_cursor("s", page[-1][0]) if has_more and page else None
+    return SearchPage(hits, has_more, next_cursor)
+
+
+async def ranked_candidates(
+    session: AsyncSession,
+    environment: str,
+    query: ParsedQuery,
+    type_: str | None,
+    recommended: frozenset[str] = frozenset(),
+) -> list[tuple[SortKey, Candidate]]:
+    """Every matching source (best name each), in result order."""
+    index = index_for(session)
+    candidates = await fetch_candidates(session, index.word_query(environment, query, type_), recommended)
+    ranked = rank(query, candidates)
+    if len(ranked) < FUZZY_WHEN_FEWER and query.fuzzy_possible:
+        fuzzy = index.fuzzy_query(environment, query, type_)
+        if fuzzy is not None:
+            candidates += await fetch_candidates(session, fuzzy, recommended)
+            ranked = rank(query, candidates)
+    return ranked
+
+
+def _matched_name(source: FhirSource, candidate: Candidate) -> str | None:
+    return None if fold(candidate.name) == fold(source.name) else candidate.name
+
+
+async def _load_sources(session: AsyncSession, ids: list[str]) -> dict[str, FhirSource]:
+    if not ids:
+        return {}
+    rows = (await session.execute(select(FhirSource).where(FhirSource.id.in_(ids)))).scalars().all()
+    return {source.id: source for source in rows}
+
+
+async def _browse(
+    session: AsyncSession,
+    environment: str,
+    type_: str | None,
+    limit: int,
+    starting_after: str | None,
+    recommended: frozenset[str],
+) -> SearchPage:
+    """Visible sources alphabetically, recommended ones first; keyset over (rec, lower(name), id)."""
     lname = func.lower(FhirSource.name)
-    rank = (
-        case(
-            (lname == needle, 0),
-            (lname.like(f"{_escape(needle)}%", escape="\\"), 1),
-            else_=2,
-        )
-        if needle
-        else literal(0)
-    )
-    query = select(FhirSource, rank.label("rank"), lname.label("lname")).where(
+    rec = case((FhirSource.id.in_(recommended), 0), else_=1) if recommended else None
+    columns: list[Any] = [FhirSource, lname.label("lname")]
+    order: list[Any] = [lname, FhirSource.id]
+    if rec is not None:
+        columns.append(rec.label("rec"))
+        order.insert(0, rec)
+    query = select(*columns).where(
         FhirSource.environment == environment, FhirSource.hidden.is_(False), FhirSource.disabled.is_(False)
     )
     if type_:
         query = query.where(FhirSource.type == type_.lower())
-    if needle:
-        pattern = f"%{_escape(needle)}%"
-        query = query.where(
-            or_(lname.like(pattern, escape="\\"), func.lower(FhirSource.search_text).like(pattern, escape="\\"))
-        )
     if starting_after:
-        after = _decode(starting_after)
-        query = query.where(tuple_(rank, lname, FhirSource.id) > tuple_(*after))
-    rows = (await session.execute(query.order_by(rank, lname, FhirSource.id).limit(limit + 1))).all()
+        rec_after, name_after, id_after = decode_cursor(starting_after, "b", _BROWSE_SHAPE)
+        if rec is not None:
+            query = query.where(tuple_(rec, lname, FhirSource.id) > tuple_(rec_after, name_after, id_after))
+        else:
+            query = query.where(tuple_(lname, FhirSource.id) > tuple_(name_after, id_after))
+    rows = (await session.execute(query.order_by(*order).limit(limit + 1))).all()
     has_more = len(rows) > limit
     rows = rows[:limit]
-    hits = [SearchHit(row[0], _matched_alias(row[0], needle)) for row in rows]
-    next_cursor = _encode(int(rows[-1][1]), str(rows[-1][2]), rows[-1][0].id) if has_more and rows else None
+    hits = [SearchHit(row[0], None) for row in rows]
+    next_cursor = None
+    if has_more and rows:
+        last = rows[-1]
+        next_cursor = encode_cursor("b", [int(last[2]) if rec is not None else 1, str(last[1]), last[0].id])
     return SearchPage(hits, has_more, next_cursor)
-
-
-def _matched_alias(source: FhirSource, needle: str) -> str | None:
-    if not needle or needle in source.name.lower():
-        return None
-    return next((alias for alias in source.aliases or [] if needle in alias.lower()), None)
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

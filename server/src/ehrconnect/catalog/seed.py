@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ehrconnect.catalog.admin import sync_source_names
 from ehrconnect.catalog.urls import normalize_base_url
 from ehrconnect.kit.ids import new_id
 from ehrconnect.models import FhirSource
@@ -40,4 +41,6 @@ async def seed_sandbox_catalog(session: AsyncSession, sandbox_root_url: str) -> 
         source.provenance = {"importer": "sandbox-ehr", "profile": entry.profile}
         seeded.append(source)
     await session.flush()
+    for source in seeded:
+        await sync_source_names(session, source, source.aliases[1:], "sandbox-ehr")
     return seeded

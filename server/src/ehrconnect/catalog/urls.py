@@ -2,25 +2,57 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_LIKE = re.compile(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}(:\d+)?(/|$)")
 
 
 def normalize_base_url(url: str) -> str:
-    """Lower-case scheme and host, drop default ports, query, fragment and trailing slashes.
+    """Lower-case the whole URL; drop default ports, query, fragment and trailing slashes.
 
-    The path keeps its case: FHIR servers' paths are case-sensitive (e.g. `/FHIR/R4`).
+    The path is folded too: vendor lists name the same server as `/FHIR` in one place and
+    `/fhir` in another (IIS-hosted Allscripts and Epic bases, 44 such pairs in Lantern's
+    lists). Tenant ids in paths differing only by case are not seen in published directories;
+    the original spelling is kept in `fhir_base_url` and used for every request.
     """
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
     netloc = host
-    if parts.port is not None and parts.port != _DEFAULT_PORTS.get(scheme):
-        netloc = f"{host}:{parts.port}"
-    path = parts.path.rstrip("/")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        netloc = f"{host}:{port}"
+    path = parts.path.rstrip("/").lower()
     return urlunsplit((scheme, netloc, path, "", ""))
 
 
+def repair_url(raw: str) -> str | None:
+    """A usable absolute http(s) URL from a directory's value, or None.
+
+    Directories carry `: https://host/...` and scheme-less `host/path` values; a bare host
+    gets `https://` (SMART requires TLS anyway).
+    """
+    text = raw.strip().lstrip(":").strip()
+    if not text:
+        return None
+    if not looks_like_url(text):
+        if not _HOST_LIKE.match(text):
+            return None
+        text = "https://" + text
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return None
+    if not parts.hostname or " " in text:
+        return None
+    return text.rstrip("/")
+
+
 def looks_like_url(value: str) -> bool:
-    return value.startswith(("https://", "http://"))
+    return value.lower().startswith(("https://", "http://"))

@@ -24,10 +24,8 @@ SEARCH_OBJECT_NAMES = frozenset(
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
     """Keep autogenerate from proposing to drop the catalog search objects."""
-    if reflected and compare_to is None and name is not None:
-        if name in SEARCH_OBJECT_NAMES or name.startswith(SEARCH_OBJECT_PREFIXES):
-            return False
-    return True
+    search_object = name is not None and (name in SEARCH_OBJECT_NAMES or name.startswith(SEARCH_OBJECT_PREFIXES))
+    return not (reflected and compare_to is None and search_object)
 
 
 def _run(connection: Connection) -> None:
