@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, select, text, update
+from sqlalchemy import Table, and_, bindparam, delete, exists, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -144,15 +144,17 @@ async def upsert_resources(
         await _insert(session, new_rows)
         stats.inserted = len(new_rows)
     if changed:
+        # Core table, not the ORM entity: an executemany UPDATE keyed by a bound parameter.
+        table = Record.__table__
+        assert isinstance(table, Table)
         await session.execute(
-            update(Record)
-            .where(Record.id == bindparam("rid"))
+            update(table)
+            .where(table.c.id == bindparam("rid"))
             .values(
                 resource=bindparam("resource"), content_hash=bindparam("content_hash"),
                 source_last_updated=bindparam("source_last_updated"), fetched_at=bindparam("fetched_at"),
                 updated_at=bindparam("updated_at"), deleted_at=None,
-            )
-            .execution_options(synchronize_session=False),
+            ),
             changed,
         )
         stats.updated = len(changed)

@@ -108,6 +108,7 @@ class Worker:
         lease_seconds: float | None = None,
         scheduler: Tick | None = None,
         scheduler_every: float = 30.0,
+        shutdown_grace: float = 10.0,
         name: str | None = None,
     ) -> None:
         settings = ctx.settings
@@ -118,6 +119,7 @@ class Worker:
         self.lease_seconds = float(lease_seconds or settings.worker_lease_seconds)
         self.scheduler = scheduler
         self.scheduler_every = scheduler_every
+        self.shutdown_grace = shutdown_grace
         self.name = name or worker_name()
         self._active: dict[str, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
@@ -193,11 +195,11 @@ class Worker:
         self._active.pop(job_id, None)
         self._wake.set()
 
-    async def _drain(self, grace: float = 10.0) -> None:
+    async def _drain(self) -> None:
         if not self._active:
             return
         tasks = list(self._active.values())
-        _, pending = await asyncio.wait(tasks, timeout=grace)
+        _, pending = await asyncio.wait(tasks, timeout=self.shutdown_grace)
         for task in pending:
             task.cancel()
         if pending:
