@@ -39,6 +39,7 @@ from ._models import (
     RecordsPage,
     Session,
     SessionConnection,
+    SyncRequested,
     SyncRun,
 )
 from ._pagination import ListPage
@@ -85,6 +86,7 @@ __all__ = [
     "ReturnURLError",
     "Session",
     "SessionConnection",
+    "SyncRequested",
     "SyncRun",
     "__version__",
     "active_connections",

@@ -30,6 +30,7 @@ __all__ = [
     "ResponseInfo",
     "Session",
     "SessionConnection",
+    "SyncRequested",
     "SyncRun",
 ]
 
@@ -137,6 +138,8 @@ class FhirSource(EhrconnectObject):
     fhir_base_url: str
     logo_url: str | None = None
     portal_url: str | None = None
+    #: ehrconnect extension: on a ``q`` search, the catalog name or alias that matched.
+    matched_name: str | None = None
 
 
 class Record(EhrconnectObject):
@@ -183,7 +186,8 @@ class SyncRun(EhrconnectObject):
     """One background record pull for a connection (ehrconnect extension).
 
     Deliberately loose: every field but ``id`` is optional so the model survives the server
-    team refining the report. ``counts`` maps FHIR resource types to numbers stored.
+    team refining the report. ``status`` is ``running``, ``succeeded`` or ``failed``; ``mode``
+    ``full`` or ``incremental``; ``counts`` maps FHIR resource types to numbers stored.
     """
 
     id: str
@@ -195,4 +199,14 @@ class SyncRun(EhrconnectObject):
     finished_at: datetime | None = None
     duration_ms: int | None = None
     counts: dict[str, int] = Field(default_factory=dict)
+    #: Resources removed because the source no longer returned them (full pulls), by type.
+    deleted: dict[str, int] = Field(default_factory=dict)
     errors: list[Any] = Field(default_factory=list)
+
+
+class SyncRequested(EhrconnectObject):
+    """Answer of ``POST /patients/{id}/connections/{conn_id}/sync`` (ehrconnect extension)."""
+
+    id: str
+    resource_type: str = "connection"
+    sync_requested: bool = True

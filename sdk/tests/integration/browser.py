@@ -25,10 +25,15 @@ class _Forms(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.forms: list[HtmlForm] = []
+        self.refresh_to: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attr = {name: value or "" for name, value in attrs}
-        if tag == "form":
+        if tag == "meta" and attr.get("http-equiv", "").lower() == "refresh":
+            # HTML "refresh" pragma: "<seconds>;url=<target>" (the parser already unescaped &amp;).
+            _, _, target = attr.get("content", "").partition("url=")
+            self.refresh_to = target.strip() or None
+        elif tag == "form":
             self.forms.append(HtmlForm(attr.get("action", ""), attr.get("method", "get").lower()))
         elif self.forms and tag == "input" and attr.get("name"):
             self.forms[-1].inputs[attr["name"]] = attr.get("value", "")
@@ -40,6 +45,12 @@ def forms_of(html: str) -> list[HtmlForm]:
     parser = _Forms()
     parser.feed(html)
     return parser.forms
+
+
+def meta_refresh_of(html: str) -> str | None:
+    parser = _Forms()
+    parser.feed(html)
+    return parser.refresh_to
 
 
 class Browser:
@@ -57,12 +68,17 @@ class Browser:
         return f"{parts.scheme}://{parts.netloc}" == self.origin
 
     def go(self, response: httpx.Response) -> tuple[httpx.Response | None, str]:
-        """Follow redirects from `response`; returns (page, url) or (None, external_url)."""
+        """Follow redirects (and meta refreshes) from `response`; returns (page, url) or
+        (None, external_url) once the navigation leaves the local origin."""
         url = str(response.request.url)
         for _ in range(20):
-            if response.status_code not in (301, 302, 303, 307, 308):
+            if response.status_code in (301, 302, 303, 307, 308):
+                target = response.headers["location"]
+            elif response.status_code == 200 and (refresh := meta_refresh_of(response.text)):
+                target = refresh
+            else:
                 return response, url
-            url = urljoin(url, response.headers["location"])
+            url = urljoin(url, target)
             if not self._is_local(url):
                 return None, url
             response = self.http.get(url)

@@ -185,7 +185,8 @@ class Live:
         self.url = url
         self.key = key
         self.other_key = other_key
-        self.route_paths: set[str] = {str(getattr(r, "path", "")) for r in getattr(app, "routes", [])}
+        # The OpenAPI document lists every JSON API route the running version serves.
+        self.route_paths: set[str] = set(app.openapi()["paths"]) if app is not None else set()
 
     def has_route(self, path: str) -> bool:
         """Whether the running server version serves `path` (a route template)."""

@@ -21,6 +21,7 @@ from ehrconnect_client import (
     PatientDetail,
     RecordsPage,
     Session,
+    SyncRequested,
 )
 from sdk_fakes import (
     API_KEY,
@@ -128,6 +129,16 @@ CASES: list[tuple[str, Call, Any, str, str, dict[str, str], Any, type]] = [
         {},
         None,
         ListPage,
+    ),
+    (
+        "patients.request_sync",
+        lambda c: c.patients.request_sync("user_42", "conn_9", idempotency_key="k1"),
+        {"id": "conn_9", "resource_type": "connection", "sync_requested": True},
+        "POST",
+        "/patients/user_42/connections/conn_9/sync",
+        {},
+        {},
+        SyncRequested,
     ),
     (
         "sessions.create",

@@ -87,7 +87,7 @@ def test_records_page_defaults() -> None:
 
 def test_sync_run_tolerant() -> None:
     run = SyncRun.model_validate({"id": "run_1"})
-    assert run.resource_type == "sync_run" and run.counts == {} and run.errors == []
+    assert run.resource_type == "sync_run" and run.counts == {} and run.errors == [] and run.deleted == {}
     with pytest.raises(ValueError):
         SyncRun.model_validate({"id": "run_1", "counts": {"Observation": "many"}})
 

@@ -19,6 +19,7 @@ from ehrconnect_client import (
     PatientDetail,
     RecordsPage,
     Session,
+    SyncRequested,
     SyncRun,
     __version__,
 )
@@ -410,3 +411,19 @@ def test_supplied_http_client_is_not_closed(fake: FakeAPI) -> None:
         pass
     assert not http.is_closed
     http.close()
+
+
+def test_patients_request_sync(client: Client, fake: FakeAPI) -> None:
+    fake.add(reply(body={"id": "conn_1", "resource_type": "connection", "sync_requested": True}))
+    answer = client.patients.request_sync("user_42", "conn_1")
+    assert (fake.last.method, fake.last.url.path) == ("POST", "/patients/user_42/connections/conn_1/sync")
+    assert_common_headers(fake.last, write=True)
+    assert fake.json() == {}
+    assert fake.last.headers["idempotency-key"]
+    assert isinstance(answer, SyncRequested)
+    assert (answer.id, answer.sync_requested) == ("conn_1", True)
+
+
+def test_fhir_source_matched_name(client: Client, fake: FakeAPI) -> None:
+    fake.add(reply(body=list_json([{**source_json(), "matched_name": "MyChart"}])))
+    assert client.connections.list(q="mychart").data[0].matched_name == "MyChart"

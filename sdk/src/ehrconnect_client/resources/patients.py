@@ -15,6 +15,7 @@ from .._models import (
     Record,
     RecordsPage,
     Session,
+    SyncRequested,
     SyncRun,
 )
 from .._pagination import ListPage
@@ -175,6 +176,21 @@ class Patients:
         path = _connection_path(patient_id, connection_id) + "/sync-runs"
         return self._client._get_page(path, ListPage[SyncRun], params, options)
 
+    def request_sync(
+        self,
+        patient_id: str,
+        connection_id: str,
+        *,
+        idempotency_key: str | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> SyncRequested:
+        """``POST /patients/{id}/connections/{conn_id}/sync``: queue a pull of an active connection
+        now (ehrconnect extension; at most one is queued at a time)."""
+        path = _connection_path(patient_id, connection_id) + "/sync"
+        return self._client._request(
+            "POST", path, SyncRequested, body={}, idempotency_key=idempotency_key, options=options
+        )
+
 
 class AsyncPatients:
     """Patients of the key's organization and environment (async)."""
@@ -311,3 +327,18 @@ class AsyncPatients:
         params = drop_none({"limit": limit, "starting_after": starting_after})
         path = _connection_path(patient_id, connection_id) + "/sync-runs"
         return await self._client._get_page(path, ListPage[SyncRun], params, options)
+
+    async def request_sync(
+        self,
+        patient_id: str,
+        connection_id: str,
+        *,
+        idempotency_key: str | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> SyncRequested:
+        """``POST /patients/{id}/connections/{conn_id}/sync``: queue a pull of an active connection
+        now; see :meth:`Patients.request_sync`."""
+        path = _connection_path(patient_id, connection_id) + "/sync"
+        return await self._client._request(
+            "POST", path, SyncRequested, body={}, idempotency_key=idempotency_key, options=options
+        )
