@@ -214,8 +214,16 @@ class ClientCore:
 
     # -- success ----------------------------------------------------------------------------
     @staticmethod
-    def parse(response: httpx.Response, model: type[M]) -> M:
+    def parse(call: PreparedCall, response: httpx.Response, model: type[M]) -> M:
         """Validate a 2xx JSON body into ``model`` and attach the :class:`ResponseInfo`."""
+        try:
+            return ClientCore._parse(response, model)
+        except APIResponseValidationError as exc:
+            _logging.log_invalid_response(call.method, call.path, status=exc.http_status, request_id=exc.request_id)
+            raise
+
+    @staticmethod
+    def _parse(response: httpx.Response, model: type[M]) -> M:
         request_id = response.headers.get("x-request-id")
         try:
             payload = response.json()

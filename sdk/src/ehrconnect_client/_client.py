@@ -202,7 +202,7 @@ class Client(_ClientBase):
             else:
                 if response.is_success:
                     core.log_success(call, response, time.monotonic() - started)
-                    return core.parse(response, model)
+                    return core.parse(call, response, model)
                 error: APIError = core.api_error(response)
                 request_id = error.request_id
                 decision = core.decide_after_error(call, error, retries_done)
@@ -336,7 +336,7 @@ class AsyncClient(_ClientBase):
             else:
                 if response.is_success:
                     core.log_success(call, response, time.monotonic() - started)
-                    return core.parse(response, model)
+                    return core.parse(call, response, model)
                 error: APIError = core.api_error(response)
                 request_id = error.request_id
                 decision = core.decide_after_error(call, error, retries_done)

@@ -64,6 +64,18 @@ def log_connection_error(method: str, path: str, exc: BaseException, *, attempt:
     )
 
 
+def log_invalid_response(method: str, path: str, *, status: int, request_id: str | None) -> None:
+    """Log a 2xx response whose body is not what the API promises (a server or proxy fault)."""
+    logger.warning(
+        "ehrconnect unexpected response body: %s %s status=%d request_id=%s",
+        method,
+        path,
+        status,
+        request_id,
+        extra={"ehrconnect_method": method, "ehrconnect_path": path, "ehrconnect_request_id": request_id},
+    )
+
+
 def log_retry(
     method: str,
     path: str,

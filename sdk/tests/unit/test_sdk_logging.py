@@ -133,3 +133,15 @@ def test_levels_by_status(
 def test_library_adds_only_a_null_handler() -> None:
     handlers = logging.getLogger("ehrconnect_client").handlers
     assert handlers and all(isinstance(h, logging.NullHandler) for h in handlers)
+
+
+def test_invalid_success_body_is_logged(client: Client, fake: FakeAPI, caplog: pytest.LogCaptureFixture) -> None:
+    from ehrconnect_client import APIResponseValidationError
+
+    caplog.set_level(logging.INFO, logger="ehrconnect_client")
+    fake.add(reply(body={"id": "user_42", "email": "jane@example.com"}, request_id="rid-bad"))
+    with pytest.raises(APIResponseValidationError):
+        client.patients.retrieve("user_42")
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING and "rid-bad" in record.getMessage()
+    assert "jane" not in all_log_text(caplog)
