@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from conftest import AUTHORIZE, MockEhr
 from ehrconnect.connections.smart_cache import discovery_cache
 from ehrconnect.hosted.pages import BROWSER_COOKIE
 from ehrconnect.hosted.returns import direct_failure, picker_done, with_params
@@ -18,6 +17,7 @@ from ehrconnect.kit.crypto import sha256_hex
 from ehrconnect.kit.time import utcnow
 from ehrconnect.models import Connection, Job, OAuthState
 from fastapi import FastAPI
+from hosted_mock_ehr import AUTHORIZE, MockEhr
 from sqlalchemy import select, update
 
 RETURN = "https://app.example/back?keep=1"

@@ -25,6 +25,7 @@ from ehrconnect.api.context import AppContext
 from ehrconnect.connections.registrations import (
     NoClientRegistration,
     ResolvedClient,
+    cached_registration_for_source,
     registration_by_id,
     registration_for_source,
 )
@@ -105,7 +106,7 @@ class CallbackResult:
 
 async def plan_launch(session: AsyncSession, ctx: AppContext, cs: ConnectSession, source: FhirSource) -> LaunchPlan:
     """Resolve the client registration for ``source``. Raises :class:`NoClientRegistration`."""
-    client = await registration_for_source(session, ctx, source)
+    client = await cached_registration_for_source(session, ctx, source)
     return LaunchPlan(session_id=cs.id, source=source, client=client)
 
 

@@ -18,6 +18,7 @@ and token refresh/revocation later use the same client.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -176,6 +177,35 @@ async def registration_for_source(session: AsyncSession, ctx: AppContext, source
     raise NoClientRegistration(f"no OAuth client registration for source {source.id}")
 
 
+_CACHE_TTL_SECONDS = 30.0
+_cache: dict[tuple[str, str, str | None, str | None], tuple[float, ResolvedClient]] = {}
+
+
+async def cached_registration_for_source(
+    session: AsyncSession, ctx: AppContext, source: FhirSource
+) -> ResolvedClient:
+    """:func:`registration_for_source` behind a short in-process cache (the launch hot path).
+
+    Changes made in this process (CLI helpers, tests) invalidate it at once; changes made by
+    another process are seen within 30 seconds.
+    """
+    key = (source.environment, source.id, source.type, source.oauth_client_id)
+    now = time.monotonic()
+    hit = _cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    client = await registration_for_source(session, ctx, source)
+    if len(_cache) > 10_000:
+        _cache.clear()
+    _cache[key] = (now + _CACHE_TTL_SECONDS, client)
+    return client
+
+
+def invalidate_cache() -> None:
+    """Forget cached resolutions (after a registration was added or removed)."""
+    _cache.clear()
+
+
 async def registration_for_connection(
     session: AsyncSession, ctx: AppContext, connection: Connection
 ) -> ResolvedClient:
@@ -244,6 +274,7 @@ async def add_registration(
     )
     session.add(row)
     await session.flush()
+    invalidate_cache()
     return row
 
 
@@ -264,4 +295,5 @@ async def remove_registration(session: AsyncSession, registration_id: str) -> bo
         return False
     await session.delete(row)
     await session.flush()
+    invalidate_cache()
     return True

@@ -14,6 +14,7 @@ Routes (all HTML, outside the JSON API):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -64,6 +65,24 @@ async def _load(session: AsyncSession, token: str) -> ConnectSession | None:
     return row
 
 
+async def _load_with_source(session: AsyncSession, token: str) -> tuple[ConnectSession, FhirSource | None] | None:
+    """The session and (Direct Mode) its source in one round trip."""
+    if len(token) != _TOKEN_LEN:
+        return None
+    row = (
+        await session.execute(
+            select(ConnectSession, FhirSource)
+            .outerjoin(FhirSource, FhirSource.id == ConnectSession.source_id)
+            .where(ConnectSession.url_token_hash == sha256_hex(token))
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    cs, source = row
+    expire_if_due(cs)
+    return cs, source
+
+
 async def _patient_id(session: AsyncSession, cs: ConnectSession) -> str:
     patient = await session.get(Patient, cs.patient_pk)
     return patient.patient_id if patient else ""
@@ -99,15 +118,16 @@ async def session_page(request: Request, token: str) -> Response:
     """Direct Mode: straight to the EHR. Picker Mode: the picker or the completion page."""
     ctx = get_context(request)
     async with ctx.db.session() as session:
-        cs = await _load(session, token)
-        if cs is None:
+        found = await _load_with_source(session, token)
+        if found is None:
             return _not_found(request)
+        cs, source = found
         if cs.status != "open":
             return _closed_page(request, cs, await _patient_id(session, cs))
-        if cs.mode == "direct" and cs.source_id:
-            source = await session.get(FhirSource, cs.source_id)
-            if source is None:
-                return _not_found(request)
+        if cs.mode == "direct" and source is not None:
+            # Hot path: one query so far; the launch reuses the loaded rows in this transaction.
+            key, new_cookie = ensure_browser_key(request)
+            attempt = await _try_launch(session, ctx, cs, source, key)
         else:
             has_attempts = (
                 await session.execute(select(Connection.id).where(Connection.session_id == cs.id).limit(1))
@@ -115,7 +135,7 @@ async def session_page(request: Request, token: str) -> Response:
             if has_attempts:
                 return await _status_page(request, ctx, session, cs, token)
             return await _picker_page(request, ctx, session, cs, token, q="", after=None)
-    return await _launch(request, ctx, token, source.id)
+    return await _finish_launch(request, ctx, token, key, new_cookie, attempt)
 
 
 @router.get("/c/{token}/sources")
@@ -255,10 +275,68 @@ async def connect(request: Request, token: str, source_id: str) -> Response:
     return await _launch(request, ctx, token, source_id)
 
 
-async def _launch(request: Request, ctx: AppContext, token: str, source_id: str) -> Response:
-    """Start a launch; warm discovery makes this one transaction and no network call."""
-    key, new_cookie = ensure_browser_key(request)
+@dataclass
+class _Attempt:
+    """A launch tried inside the page's transaction: the authorize URL, or why not (yet)."""
+
+    source_id: str
+    plan: launch.LaunchPlan | None = None
+    url: str | None = None
     failure: str | None = None
+
+
+async def _try_launch(
+    session: AsyncSession, ctx: AppContext, cs: ConnectSession, source: FhirSource, key: str
+) -> _Attempt:
+    """With warm discovery: the whole launch, no network call. Cold: the plan only."""
+    attempt = _Attempt(source_id=source.id)
+    if source.disabled:
+        attempt.failure = launch.SOURCE_UNAVAILABLE
+        return attempt
+    try:
+        attempt.plan = await launch.plan_launch(session, ctx, cs, source)
+    except NoClientRegistration:
+        attempt.failure = launch.SOURCE_UNAVAILABLE
+        return attempt
+    config = launch.cached_configuration(ctx, source)
+    if config is not None:
+        try:
+            attempt.url = await launch.begin_launch(session, ctx, attempt.plan, config, key)
+        except SmartError:
+            attempt.failure = launch.SOURCE_UNAVAILABLE
+    return attempt
+
+
+async def _finish_launch(
+    request: Request, ctx: AppContext, token: str, key: str, new_cookie: bool, attempt: _Attempt
+) -> Response:
+    """After the transaction: fetch cold discovery if needed, then redirect (or record failure)."""
+    if attempt.url is None and attempt.failure is None and attempt.plan is not None:
+        # Cold cache (rare: warmed at startup and at direct-session creation): fetch, then store.
+        try:
+            config = await launch.fetch_configuration(ctx, attempt.plan.source)
+            async with ctx.db.session() as session:
+                cs = await _load(session, token)
+                if cs is None:
+                    return _not_found(request)
+                if cs.status != "open":
+                    return _closed_page(request, cs, await _patient_id(session, cs))
+                attempt.url = await launch.begin_launch(session, ctx, attempt.plan, config, key)
+        except SmartError:
+            attempt.failure = launch.SOURCE_UNAVAILABLE
+    if attempt.url is None:
+        return await _launch_failed(
+            request, ctx, token, attempt.source_id, attempt.failure or launch.SOURCE_UNAVAILABLE
+        )
+    response = RedirectResponse(attempt.url, status_code=302)
+    if new_cookie:
+        set_browser_cookie(response, ctx, key)
+    return response
+
+
+async def _launch(request: Request, ctx: AppContext, token: str, source_id: str) -> Response:
+    """Start a launch at ``source_id`` for the session behind ``token``."""
+    key, new_cookie = ensure_browser_key(request)
     async with ctx.db.session() as session:
         cs = await _load(session, token)
         if cs is None:
@@ -272,39 +350,8 @@ async def _launch(request: Request, ctx: AppContext, token: str, source_id: str)
             or (cs.mode == "direct" and source.id != cs.source_id)
         ):
             return _not_found(request)
-        try:
-            plan = await launch.plan_launch(session, ctx, cs, source)
-        except NoClientRegistration:
-            plan = None
-            failure = launch.SOURCE_UNAVAILABLE
-        config = launch.cached_configuration(ctx, source) if plan else None
-        url: str | None = None
-        if plan is not None and config is not None and not source.disabled:
-            try:
-                url = await launch.begin_launch(session, ctx, plan, config, key)
-            except SmartError:
-                failure = launch.SOURCE_UNAVAILABLE
-        if source.disabled:
-            failure = launch.SOURCE_UNAVAILABLE
-    if url is None and failure is None and plan is not None:
-        # Cold cache (rare: warmed at startup and at direct-session creation): fetch, then store.
-        try:
-            config = await launch.fetch_configuration(ctx, source)
-            async with ctx.db.session() as session:
-                cs = await _load(session, token)
-                if cs is None:
-                    return _not_found(request)
-                if cs.status != "open":
-                    return _closed_page(request, cs, await _patient_id(session, cs))
-                url = await launch.begin_launch(session, ctx, plan, config, key)
-        except SmartError:
-            failure = launch.SOURCE_UNAVAILABLE
-    if url is None:
-        return await _launch_failed(request, ctx, token, source_id, failure or launch.SOURCE_UNAVAILABLE)
-    response = RedirectResponse(url, status_code=302)
-    if new_cookie:
-        set_browser_cookie(response, ctx, key)
-    return response
+        attempt = await _try_launch(session, ctx, cs, source, key)
+    return await _finish_launch(request, ctx, token, key, new_cookie, attempt)
 
 
 async def _launch_failed(request: Request, ctx: AppContext, token: str, source_id: str, code: str) -> Response:
