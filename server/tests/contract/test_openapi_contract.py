@@ -30,7 +30,7 @@ CONTRACT_OPERATIONS = {
     ("get", "/connections"), ("get", "/connections/{id}"),
 }
 #: Routes of later issues that may appear without breaking this contract.
-LATER_PATHS = re.compile(r"^/(patients/\{id\}/records|webhooks|events)")
+LATER_PATHS = re.compile(r"^/(patients/\{id\}/(records|connections/\{conn_id\}/sync)|webhooks|events)")
 
 
 async def _document(client: httpx.AsyncClient) -> dict[str, Any]:

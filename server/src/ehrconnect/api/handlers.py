@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 import structlog
@@ -104,14 +105,39 @@ def _allowed_methods(request: Request) -> str:
     )
 
 
+def _exception_chain(exc: BaseException) -> str:
+    """Exception class names along the cause chain. Messages are left out on purpose: they can
+    carry PHI or secrets (e.g. SQLAlchemy's IntegrityError quotes the bound parameters)."""
+    names: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(names) < 5:
+        names.append(f"{type(current).__module__}.{type(current).__qualname__}")
+        current = current.__cause__ or current.__context__
+    return " <- ".join(names)
+
+
+def _frames(exc: BaseException) -> str:
+    """Where it failed (file:line in function), without source lines or local values.
+
+    Logged as `frames`, not `stack`/`exception`: structlog's renderers treat those specially."""
+    return " | ".join(
+        f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in traceback.extract_tb(exc.__traceback__)
+    )
+
+
 async def unhandled_error_response(request: Request, exc: Exception) -> Response:
     """The 500 for an unexpected exception: logged with its traceback, never shown to the client."""
     return await _unhandled(request, exc)
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:
-    log.error("unhandled_error", error_type=type(exc).__name__, path_kind=request.scope.get("route") and
-              getattr(request.scope["route"], "path", None), exc_info=exc)
+    route = request.scope.get("route")
+    log.error(
+        "unhandled_error",
+        error_type=_exception_chain(exc),
+        route=getattr(route, "path", None),
+        frames=_frames(exc),
+    )
     if not is_api_path(request.url.path):
         return friendly_page(
             request, 500, "Something went wrong", "An unexpected error happened on our side. Please try again."

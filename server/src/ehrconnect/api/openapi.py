@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from ehrconnect.errors import CATALOGUE
-from ehrconnect.versions import LATEST_VERSION
+from ehrconnect.versions import LATEST_VERSION, SUPPORTED_VERSIONS
 
 ERROR_ENVELOPE = {
     "type": "object",
@@ -98,13 +98,17 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             if path != "/health":
                 operation["security"] = [{"BearerAuth": []}]
                 operation.setdefault("parameters", [])
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "header" and parameter["name"] == "Version":
+                    # Documented as the supported set; any other value answers 400 unsupported_api_version.
+                    parameter["schema"] = {"type": "string", "enum": list(SUPPORTED_VERSIONS)}
             if method == "post":
                 operation.setdefault("parameters", []).append(
                     {
                         "name": "Idempotency-Key",
                         "in": "header",
                         "required": False,
-                        "schema": {"type": "string", "maxLength": 255},
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                         "description": "Replays the stored response for a retried request (24 h).",
                     }
                 )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
+from email_validator import EmailNotValidError, validate_email
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ehrconnect.kit.ids import PREFIXES
 
@@ -57,6 +58,20 @@ def check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return value
 
 
+def check_email(value: str) -> str:
+    """Syntax only (no DNS), normalized domain. Unlike pydantic's EmailStr this accepts the
+    RFC 2606 `.test` names that sandbox integrations use; other special-use domains stay refused."""
+    try:
+        return validate_email(
+            value, check_deliverability=False, test_environment=True, globally_deliverable=False
+        ).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"value is not a valid email address: {exc}") from None
+
+
+Email = Annotated[str, Field(max_length=320, json_schema_extra={"format": "email"}), AfterValidator(check_email)]
+
+
 def check_patient_id(value: str) -> str:
     if value.startswith(RESERVED_PATIENT_ID_PREFIXES):
         raise ValueError(
@@ -65,7 +80,31 @@ def check_patient_id(value: str) -> str:
     return value
 
 
-Metadata = Annotated[dict[str, Any] | None, AfterValidator(check_metadata)]
+Metadata = Annotated[
+    dict[str, Any] | None,
+    AfterValidator(check_metadata),
+    Field(
+        description=f"Free-form object: at most {MAX_METADATA_KEYS} keys of 1 to {MAX_METADATA_KEY_LENGTH} "
+        f"characters, {MAX_METADATA_BYTES} bytes as JSON.",
+        json_schema_extra={
+            "maxProperties": MAX_METADATA_KEYS,
+            "propertyNames": {"minLength": 1, "maxLength": MAX_METADATA_KEY_LENGTH},
+        },
+    ),
+]
+
+#: `check_patient_id` as a JSON Schema pattern (documentation; the validator is the rule).
+PATIENT_ID_PATTERN = "^(?!(" + "|".join(p.rstrip("_") for p in RESERVED_PATIENT_ID_PREFIXES) + ")_)"
+
+#: The caller's own patient id: 1..200 characters, no reserved Medblocks id prefix.
+PatientId = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=200, description="Your stable patient id (1 to 200 characters).",
+        json_schema_extra={"pattern": PATIENT_ID_PATTERN},
+    ),
+    AfterValidator(check_patient_id),
+]
 
 LimitQuery = Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")]
 CursorQuery = Annotated[

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, EmailStr, Field
+from pydantic import Field
 
-from ehrconnect.api.schemas import Metadata, RequestModel, WireModel, check_patient_id
+from ehrconnect.api.schemas import Email, Metadata, PatientId, RequestModel, WireModel
 
-PatientId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_patient_id)]
 ConnectionStatus = Literal["active", "failed", "expired", "refresh_failed", "disconnected"]
 
 
 class PatientCreate(RequestModel):
     patient_id: PatientId
-    email: EmailStr | None = None
+    email: Email | None = None
     name: Annotated[str, Field(max_length=200)] | None = None
     metadata: Metadata = None
 
@@ -23,7 +22,7 @@ class PatientReplace(RequestModel):
     """PUT body: a full replace; omitted optional fields are cleared."""
 
     patient_id: PatientId
-    email: EmailStr | None = None
+    email: Email | None = None
     name: Annotated[str, Field(max_length=200)] | None = None
     metadata: Metadata = None
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, EmailStr, Field
+from pydantic import AfterValidator, Field
 
-from ehrconnect.api.schemas import Metadata, RequestModel, WireModel, check_patient_id
+from ehrconnect.api.schemas import Email, Metadata, PatientId, RequestModel, WireModel
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+#: What `check_return_url` accepts, for the OpenAPI document (clients and fuzzers).
+RETURN_URL_PATTERN = r"^(https://[A-Za-z0-9.-]+|http://(localhost|127\.0\.0\.1|\[::1\]))(:[0-9]{1,5})?([/?#]\S*)?$"
 
 
 def check_return_url(value: str) -> str:
@@ -24,9 +26,17 @@ def check_return_url(value: str) -> str:
 
 
 class SessionCreate(RequestModel):
-    patient_id: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_patient_id)]
-    return_url: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(check_return_url)]
-    patient_email: EmailStr | None = None
+    patient_id: PatientId
+    return_url: Annotated[
+        str,
+        Field(
+            min_length=1, max_length=2048,
+            description="Absolute `https://` URL (`http://` only for localhost and 127.0.0.1).",
+            json_schema_extra={"format": "uri", "pattern": RETURN_URL_PATTERN},
+        ),
+        AfterValidator(check_return_url),
+    ]
+    patient_email: Email | None = None
     patient_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     connection_id: Annotated[str, Field(min_length=1, max_length=1000)] | None = Field(
         default=None, description="Direct Mode: a `fhirsrc_` id or a `fhir_base_url`."
