@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser import Browser
 from ehrconnect_client import Client, FhirSource, active_connections, parse_return_url
+from sdk_browser import Browser
 
 USERNAME = "alberto.atencio"
 PASSWORD = "sandbox-password"
