@@ -71,7 +71,10 @@ OPERATIONS: dict[tuple[str, str], tuple[type[BaseModel], type[BaseModel] | None,
 }
 
 # Nested objects: (model, field) -> item model.
-NESTED: dict[tuple[type[BaseModel], str], type[BaseModel]] = {(PatientDetail, "connections"): PatientConnection, (Session, "connections"): SessionConnection}
+NESTED: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
+    (PatientDetail, "connections"): PatientConnection,
+    (Session, "connections"): SessionConnection,
+}
 
 
 @pytest.fixture
