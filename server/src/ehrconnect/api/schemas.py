@@ -73,6 +73,9 @@ Email = Annotated[str, Field(max_length=320, json_schema_extra={"format": "email
 
 
 def check_patient_id(value: str) -> str:
+    # A "/" could never be addressed again: servers and proxies decode %2F before routing.
+    if "/" in value or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("patient_id must not contain '/' or control characters")
     if value.startswith(RESERVED_PATIENT_ID_PREFIXES):
         raise ValueError(
             "patient_id must not start with a reserved prefix (" + ", ".join(RESERVED_PATIENT_ID_PREFIXES) + ")"
