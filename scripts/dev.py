@@ -188,6 +188,16 @@ def _demo_key(env: dict[str, str], data_dir: Path) -> str:
     return str(json.loads(created)["key"])
 
 
+def _local_secret(path: Path) -> str:
+    """A random secret kept in the data dir, so sign-ins survive a restart of the demo."""
+    import secrets
+
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
     import urllib.request
 
@@ -223,7 +233,8 @@ def run(extra: list[str]) -> int:
     key = _demo_key(env, data_dir)
     app_env = dict(env, EHRCONNECT_API_KEY=key, EHRCONNECT_API_URL=platform_url,
                    TRIALMATCHED_PUBLIC_URL=app_url,
-                   TRIALMATCHED_DATABASE=str(data_dir / "trialmatched.sqlite3"))
+                   TRIALMATCHED_DATABASE=str(data_dir / "trialmatched.sqlite3"),
+                   TRIALMATCHED_SECRET_KEY=_local_secret(data_dir / "trialmatched-secret"))
     procs = [
         subprocess.Popen([str(BIN / "ehrconnect"), "serve", "--port", str(args.port)], env=env),
         subprocess.Popen([str(BIN / "trialmatched"), "--port", str(args.app_port)], env=app_env),
