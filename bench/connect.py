@@ -4,7 +4,9 @@ Runs the platform (with the built-in sandbox EHR mounted) under uvicorn on a loo
 bare ``/__bench/bare-redirect`` route to the same app (same middleware stack), creates a
 Direct Mode session, warms discovery, then times ``GET {session url}`` (each request starts a new
 launch: session lookup, client resolution, PKCE, state row insert + commit) and the bare redirect,
-interleaved. Prints medians, p95 and the ratio (target: <= 2x).
+interleaved. Prints medians, p95 and the ratio (target: <= 2x), and the server's CPU time per
+request of each kind (a load-independent view: on a busy machine wall time is dominated by thread
+and process wake-ups around each database round trip).
 
     .venv/bin/python bench/connect.py [--requests 500] [--database-url postgresql://...]
 """
@@ -57,7 +59,7 @@ def _settings(port: int, tmp: Path, database_url: str | None) -> Any:
     return Settings(
         environment="test", public_url=f"http://127.0.0.1:{port}", data_dir=tmp,
         database_url=database_url or f"sqlite:///{tmp / 'bench.sqlite3'}",
-        secret_key="bench-secret-key-0123456789abcdef0123456789",  
+        secret_key="bench-secret-key-0123456789abcdef0123456789",
         sandbox_ehr_enabled=True, sandbox_ehr_url=None, embedded_worker=False,
         rate_limit_per_second=1e6, rate_limit_burst=10**6, log_level="WARNING",
     )
@@ -105,7 +107,7 @@ def main() -> int:
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_up(settings.public_url, child)
-        connect_times, bare_times = _measure(settings.public_url, key, args.requests)
+        connect_times, bare_times, cpu = _measure(settings.public_url, key, args.requests, child.pid)
     finally:
         child.terminate()
         child.wait(timeout=15)
@@ -117,6 +119,8 @@ def main() -> int:
     print(f"  session redirect: median {connect_med:.2f} ms  p95 {_pct(connect_times, 0.95):.2f} ms")
     print(f"  bare redirect:    median {bare_med:.2f} ms  p95 {_pct(bare_times, 0.95):.2f} ms")
     print(f"  ratio (median):   {connect_med / bare_med:.2f}x  (target <= 2x)")
+    print(f"  server CPU/request: session {cpu[0]:.2f} ms, bare {cpu[1]:.2f} ms, ratio {cpu[0] / cpu[1]:.2f}x"
+          "  (load-independent; excludes the database server process)")
     return 0
 
 
@@ -134,7 +138,14 @@ def _wait_up(url: str, child: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the platform server did not start")
 
 
-def _measure(url: str, key: str, requests: int) -> tuple[list[float], list[float]]:
+def _cpu_ms(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return (times.user + times.system) * 1000
+
+
+def _measure(url: str, key: str, requests: int, pid: int) -> tuple[list[float], list[float], tuple[float, float]]:
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as api:
         source = next(
             s["id"] for s in api.get("/connections", params={"q": "Sandbox Health"}).json()["data"]
@@ -164,7 +175,13 @@ def _measure(url: str, key: str, requests: int) -> tuple[list[float], list[float
                 response = browser.get(target)
                 sink.append((time.perf_counter() - start) * 1000)
                 assert response.status_code == 302
-    return connect_times, bare_times
+        cpu: list[float] = []
+        for target in (session_url, bare_url):  # blocks of one kind, to attribute server CPU time
+            before = _cpu_ms(pid)
+            for _ in range(requests):
+                browser.get(target)
+            cpu.append((_cpu_ms(pid) - before) / requests)
+    return connect_times, bare_times, (cpu[0], cpu[1])
 
 
 if __name__ == "__main__":

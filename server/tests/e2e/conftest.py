@@ -63,7 +63,7 @@ def platform() -> Iterator[Platform]:
         public_url=f"http://127.0.0.1:{port}",
         database_url=_database_url(tmp),
         data_dir=tmp,
-        secret_key=E2E_SECRET,  # type: ignore[arg-type]
+        secret_key=E2E_SECRET,
         sandbox_ehr_enabled=True,
         sandbox_ehr_url=None,
         embedded_worker=False,
