@@ -47,6 +47,14 @@ def _run(cmd: list[str], **kwargs: object) -> None:
     subprocess.run(cmd, check=True, **kwargs)  # type: ignore[call-overload]
 
 
+def _quiet(cmd: list[str]) -> None:
+    """Run an install step, showing its (noisy) output only when it fails."""
+    result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0:
+        print(result.stdout, file=sys.stderr)
+        raise SystemExit(f"[dev] install step failed: {' '.join(cmd)}")
+
+
 def _inputs_digest() -> str:
     digest = hashlib.sha256()
     for path in INPUTS:
@@ -68,8 +76,8 @@ def setup() -> None:
     _say("installing server, SDK and development tools (first run takes a minute)")
     pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     constraints = ["-c", str(ROOT / "constraints.txt")] if (ROOT / "constraints.txt").exists() else []
-    _run([*pip, "--upgrade", "pip"])
-    _run(
+    _quiet([*pip, "--upgrade", "pip"])
+    _quiet(
         [
             *pip,
             *constraints,
