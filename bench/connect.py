@@ -139,10 +139,10 @@ def _wait_up(url: str, child: subprocess.Popen[bytes]) -> None:
 
 
 def _cpu_ms(pid: int) -> float:
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 
     times = psutil.Process(pid).cpu_times()
-    return (times.user + times.system) * 1000
+    return float(times.user + times.system) * 1000
 
 
 def _measure(url: str, key: str, requests: int, pid: int) -> tuple[list[float], list[float], tuple[float, float]]:

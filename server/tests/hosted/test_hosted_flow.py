@@ -29,7 +29,7 @@ def _q(url: str) -> dict[str, str]:
 
 async def _source_id(api: httpx.AsyncClient, name: str = "Sandbox Health") -> str:
     data = (await api.get("/connections", params={"q": name})).json()["data"]
-    return next(item["id"] for item in data if item["name"] == name)
+    return str(next(item["id"] for item in data if item["name"] == name))
 
 
 async def _session(api: httpx.AsyncClient, **extra: Any) -> dict[str, Any]:

@@ -241,10 +241,13 @@ async def _status_page(
             await session.execute(select(FhirSource).where(FhirSource.id.in_({a.source_id for a in attempts})))
         ).scalars()
     }
-    # The latest attempt per source tells the patient where they stand with it.
+    # Per source: a live connection if there is one (a later failed retry doesn't undo it), else
+    # the latest attempt.
     latest: dict[str, Connection] = {}
     for attempt in attempts:
-        latest[attempt.source_id] = attempt
+        current = latest.get(attempt.source_id)
+        if current is None or current.status != "active" or attempt.status == "active":
+            latest[attempt.source_id] = attempt
     views = [attempt_view(c, sources.get(c.source_id), f"{base}/connect/{c.source_id}") for c in latest.values()]
     key, new = ensure_browser_key(request)
     response = render(
