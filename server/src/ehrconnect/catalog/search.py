@@ -6,8 +6,8 @@
   `catalog.ranking` (exact, prefix, all words, other fields, typos), one result per source
   (its best-matching name is `matched_name` when that is not the display name). When word
   matching finds fewer than `FUZZY_WHEN_FEWER` sources, typo-tolerant trigram candidates are
-  added. Pagination: the cursor carries the last result's sort key; the next page is every
-  result strictly after it in the same total order, so pages never overlap or skip.
+  added. Pagination: the cursor names the last result (its rank numbers and source id); the
+  next page is every result after it in the same total order, so pages never overlap or skip.
 - Hidden and disabled sources never appear.
 """
 
@@ -18,7 +18,7 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import case, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,8 +67,8 @@ def decode_cursor(cursor: str, mode: str, shape: Sequence[type]) -> list[Any]:
     return key
 
 
-_SEARCH_SHAPE = (int, int, int, int, int, int, str, str)
-_BROWSE_SHAPE = (int, str, str)
+_SEARCH_SHAPE = (int, int, int, int, int, int, str)
+_BROWSE_SHAPE = (int, str)
 
 
 async def search_sources(
@@ -86,12 +86,10 @@ async def search_sources(
     recommended = frozenset(recommended_ids)
     if query is None:
         return await _browse(session, environment, type_, limit, starting_after, recommended)
-    after: SortKey | None = None
-    if starting_after:
-        after = cast(SortKey, tuple(decode_cursor(starting_after, "s", _SEARCH_SHAPE)))
+    after = decode_cursor(starting_after, "s", _SEARCH_SHAPE) if starting_after else None
     ranked = await ranked_candidates(session, environment, query, type_, recommended)
     if after is not None:
-        ranked = [item for item in ranked if item[0] > after]
+        ranked = _after(ranked, after)
     page = ranked[: limit + 1]
     has_more = len(page) > limit
     page = page[:limit]
@@ -101,8 +99,22 @@ async def search_sources(
         for _, c in page
         if c.source_id in sources
     ]
-    next_cursor = encode_cursor("s", page[-1][0]) if has_more and page else None
+    next_cursor = encode_cursor("s", [*page[-1][0][:6], page[-1][1].source_id]) if has_more and page else None
     return SearchPage(hits, has_more, next_cursor)
+
+
+def _after(ranked: list[tuple[SortKey, Candidate]], cursor: list[Any]) -> list[tuple[SortKey, Candidate]]:
+    """Results after the cursor's source; if it left the results, after its rank instead.
+
+    Cursors stay short (the API caps them at 200 characters), so they carry the rank
+    numbers and source id, not the matched name that breaks ties between them.
+    """
+    source_id = cursor[-1]
+    for position, (_, candidate) in enumerate(ranked):
+        if candidate.source_id == source_id:
+            return ranked[position + 1 :]
+    bound = tuple(cursor[:-1])
+    return [item for item in ranked if (item[0][:6], item[1].source_id) > (bound, source_id)]
 
 
 async def ranked_candidates(
@@ -157,7 +169,11 @@ async def _browse(
     if type_:
         query = query.where(FhirSource.type == type_.lower())
     if starting_after:
-        rec_after, name_after, id_after = decode_cursor(starting_after, "b", _BROWSE_SHAPE)
+        rec_after, id_after = decode_cursor(starting_after, "b", _BROWSE_SHAPE)
+        # The cursor names the last source; its sort name is looked up (keeps cursors short).
+        name_after = await session.scalar(select(lname).where(FhirSource.id == id_after))
+        if name_after is None:
+            raise InvalidCursor(starting_after)
         if rec is not None:
             query = query.where(tuple_(rec, lname, FhirSource.id) > tuple_(rec_after, name_after, id_after))
         else:
@@ -169,5 +185,5 @@ async def _browse(
     next_cursor = None
     if has_more and rows:
         last = rows[-1]
-        next_cursor = encode_cursor("b", [int(last[2]) if rec is not None else 1, str(last[1]), last[0].id])
+        next_cursor = encode_cursor("b", [int(last[2]) if rec is not None else 1, last[0].id])
     return SearchPage(hits, has_more, next_cursor)

@@ -161,8 +161,8 @@ def skip_reason(url: str, environment: str) -> str | None:
     - `not_fhir_base`: documentation pages listed as endpoints (…/http.html).
     - `provider_facing`: Oracle Health publishes separate provider (`fhir-ehr*`) and patient
       (`fhir-myrecord*`) bases; patients authorize only against the latter.
-    - `open_endpoint`: unauthenticated "open" bases (Allscripts `/open/`, Oracle `fhir-open`)
-      cannot carry a patient's authorization.
+    - `open_endpoint`: unauthenticated "open" bases (Allscripts/Altera `.../open`,
+      `.../open-r4`, Oracle `fhir-open`) cannot carry a patient's authorization.
     - live only: `insecure_url` (SMART App Launch requires TLS) and `private_host`.
     """
     parts = urlsplit(url)
@@ -173,9 +173,7 @@ def skip_reason(url: str, environment: str) -> str | None:
         return "not_fhir_base"
     if host.endswith("cerner.com") and host.startswith("fhir-ehr"):
         return "provider_facing"
-    if host.startswith("fhir-open.") or (
-        vendor_type_from_url(url) == "veradigm" and any(s == "open" or s.startswith("open-") for s in segments)
-    ):
+    if host.startswith("fhir-open.") or any(s == "open" or s.startswith("open-") for s in segments):
         return "open_endpoint"
     if environment == "live":
         if parts.scheme != "https":
