@@ -210,3 +210,22 @@ def test_return_urls_keep_existing_parameters() -> None:
     assert picker_done("https://a.example/r", "sess_1", "p&1") == "https://a.example/r?session_id=sess_1&patient_id=p%261"
     failed = _q(direct_failure("https://a.example/r", "sess_1", "p", "user_denied"))
     assert failed["success"] == "false" and failed["error"] == "user_denied" and failed["error_description"]
+
+
+async def test_stale_states_are_purged_on_callback(
+    app: FastAPI, api: httpx.AsyncClient, mock_ehr: MockEhr
+) -> None:
+    source_id = await _source_id(api)
+    sess = await _session(api)
+    old = await _launch(api, sess, source_id)
+    params = await _launch(api, sess, source_id)
+    async with app.state.ctx.db.session() as session:
+        await session.execute(
+            update(OAuthState)
+            .where(OAuthState.state_hash == sha256_hex(old["state"]))
+            .values(expires_at=utcnow() - timedelta(days=2))
+        )
+    assert (await api.get(f"/oauth/callback?code=c0de&state={params['state']}")).status_code == 303
+    async with app.state.ctx.db.session() as session:
+        hashes = set((await session.execute(select(OAuthState.state_hash))).scalars())
+    assert hashes == {sha256_hex(params["state"])}

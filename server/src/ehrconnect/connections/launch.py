@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from ulid import ULID
 
@@ -208,6 +208,19 @@ def complete_session(cs: ConnectSession) -> None:
         cs.updated_at = now
 
 
+#: Finished or abandoned launch states are kept this long (replays within it get "already used").
+STATE_RETENTION = timedelta(days=1)
+
+
+async def purge_stale_states(session: AsyncSession) -> None:
+    """Delete launch states that expired more than :data:`STATE_RETENTION` ago."""
+    await session.execute(
+        delete(OAuthState)
+        .where(OAuthState.expires_at < utcnow() - STATE_RETENTION)
+        .execution_options(synchronize_session=False)
+    )
+
+
 # --- the callback ------------------------------------------------------------------------------
 
 
@@ -324,6 +337,7 @@ async def _exchange_and_record(
         source = await session.get(FhirSource, pending.source_id)
         if cs is None or source is None:  # deleted meanwhile (patient deleted)
             return CallbackResult("unknown_state")
+        await purge_stale_states(session)
         if failure is not None or tokens is None or config is None or client is None:
             code, detail = failure or (EXCHANGE_FAILED, "no tokens")
             conn = await record_failure(
