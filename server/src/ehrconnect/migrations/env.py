@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from ehrconnect.catalog.schema import include_object
 from ehrconnect.kit.db import make_engine
 from ehrconnect.models import Base
 
 config = context.config
 target_metadata = Base.metadata
-
-#: Backend-specific search objects created by migration 0002 and absent from the metadata
-#: (FTS5 tables and their shadow tables, the tsvector column, GIN and expression indexes).
-SEARCH_OBJECT_PREFIXES = ("fhir_source_names_fts", "fhir_source_names_tri")
-SEARCH_OBJECT_NAMES = frozenset(
-    {"search_tsv", "ix_fhir_source_names_tsv", "ix_fhir_source_names_trgm", "ix_fhir_sources_browse"}
-)
-
-
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Keep autogenerate from proposing to drop the catalog search objects."""
-    search_object = name is not None and (name in SEARCH_OBJECT_NAMES or name.startswith(SEARCH_OBJECT_PREFIXES))
-    return not (reflected and compare_to is None and search_object)
 
 
 def _run(connection: Connection) -> None:
