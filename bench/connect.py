@@ -148,8 +148,8 @@ def _cpu_ms(pid: int) -> float:
 def _measure(url: str, key: str, requests: int, pid: int) -> tuple[list[float], list[float], tuple[float, float]]:
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as api:
         source = next(
-            s["id"] for s in api.get("/connections", params={"q": "Sandbox Health"}).json()["data"]
-            if s["name"] == "Sandbox Health"
+            s["id"] for s in api.get("/connections", params={"q": "Sandbox Health", "limit": 100}).json()["data"]
+            if s["fhir_base_url"] == f"{url}/sandbox-ehr/normal/fhir"
         )
         session = api.post("/sessions", json={
             "patient_id": "bench-patient", "return_url": "http://127.0.0.1/return",
@@ -157,13 +157,10 @@ def _measure(url: str, key: str, requests: int, pid: int) -> tuple[list[float], 
         }).json()
     session_url, bare_url = session["url"], f"{url}/__bench/bare-redirect"
     with httpx.Client(follow_redirects=False) as browser:
-        deadline = time.monotonic() + 10
-        while True:  # the session's discovery prefetch warms the cache: wait for a real launch
-            response = browser.get(session_url)
-            assert response.status_code == 302, response.text
-            if "/oauth/authorize" in response.headers["location"] or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+        time.sleep(1.0)  # creating the session started the discovery prefetch; let it land
+        response = browser.get(session_url)
+        if "/oauth/authorize" not in response.headers.get("location", ""):
+            raise RuntimeError("the session URL did not redirect to the sandbox authorize endpoint")
         for _ in range(50):
             browser.get(session_url)
             browser.get(bare_url)
