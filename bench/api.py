@@ -261,16 +261,16 @@ def main(argv: list[str] | None = None) -> int:
             session_id = created.json()["id"]
             platform_read = asyncio.run(
                 _load("platform GET /sessions/{id}", "GET", f"{api_url}/sessions/{session_id}",
-                      headers=auth, body=None, **load)  # type: ignore[arg-type]
+                      headers=auth, body=None, **load)
             )
             platform_write = asyncio.run(
                 _load("platform POST /sessions", "POST", f"{api_url}/sessions", headers=auth,
-                      body={"patient_id": "bench_patient", "return_url": RETURN_URL}, **load)  # type: ignore[arg-type]
+                      body={"patient_id": "bench_patient", "return_url": RETURN_URL}, **load)
             )
         with _server("api:bare_app", env, app_dir=Path(__file__).parent) as bare_url:
             bare_read = asyncio.run(
                 _load("bare GET /sessions/{id}", "GET", f"{bare_url}/sessions/{session_id}",
-                      headers={}, body=None, **load)  # type: ignore[arg-type]
+                      headers={}, body=None, **load)
             )
 
     results = [platform_read, bare_read, platform_write]

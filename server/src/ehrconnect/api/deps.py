@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy import select
 
-from ehrconnect.api.context import get_context
-from ehrconnect.auth.keys import key_state
+from ehrconnect.api.context import AppContext, get_context
+from ehrconnect.auth.cache import DEFAULT_TTL_SECONDS, ApiKeyCache, CachedKey
 from ehrconnect.errors import APIError
 from ehrconnect.kit.crypto import sha256_hex
+from ehrconnect.kit.time import utcnow
 from ehrconnect.models import ApiKey
 from ehrconnect.versions import resolve_version
 
@@ -41,13 +42,10 @@ async def authenticate(
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise APIError("invalid_api_key", "The Authorization header must be `Bearer <key>`.")
-    async with ctx.db.sessionmaker() as session:
-        key = (
-            await session.execute(select(ApiKey).where(ApiKey.key_hash == sha256_hex(token)))
-        ).scalar_one_or_none()
-    if key is None or key_state(key) == "revoked":
+    key = await _lookup(ctx, sha256_hex(token))
+    if key is None or key.revoked:
         raise APIError("invalid_api_key", "The API key is invalid or has been revoked.")
-    if key_state(key) == "expired":
+    if key.expires_at is not None and key.expires_at <= utcnow():
         raise APIError("expired_api_key", "The API key has expired; create a new one.")
     wait = ctx.rate_limiter.check(key.id)
     if wait is not None:
@@ -57,6 +55,25 @@ async def authenticate(
     api_version = resolve_version(version, key.api_version)
     request.scope.setdefault("state", {})["api_version"] = api_version
     return AuthContext(key.organization_id, key.environment, key.id, api_version)
+
+
+async def _lookup(ctx: AppContext, key_hash: str) -> CachedKey | None:
+    """The key by hash, from the short-lived cache or the database (see auth/cache.py)."""
+    cache = ctx.extras.get("api_key_cache")
+    if not isinstance(cache, ApiKeyCache):
+        cache = ctx.extras["api_key_cache"] = ApiKeyCache(
+            float(ctx.extras.get("api_key_cache_seconds", DEFAULT_TTL_SECONDS))
+        )
+    cached = cache.get(key_hash)
+    if cached is not None:
+        return cached
+    async with ctx.db.sessionmaker() as session:
+        row = (await session.execute(select(ApiKey).where(ApiKey.key_hash == key_hash))).scalar_one_or_none()
+    if row is None:
+        return None  # misses are not cached: a key minted a moment ago must work at once
+    found = CachedKey.of(row)
+    cache.put(key_hash, found)
+    return found
 
 
 Auth = Annotated[AuthContext, Depends(authenticate)]
