@@ -24,8 +24,8 @@ from ehrconnect.catalog.text import typo_budget
 
 #: Upper bounds on candidate name rows per query (results past them are not reachable;
 #: a patient refines the query long before).
-WORD_CANDIDATES = 1500
-FUZZY_CANDIDATES = 300
+WORD_CANDIDATES = 600
+FUZZY_CANDIDATES = 200
 
 _COLUMNS = "n.source_id, n.name, n.name_norm, n.kind, n.npi, n.place_text, n.vendor_text"
 _VISIBLE = "s.environment = :env AND s.hidden = :false AND s.disabled = :false"

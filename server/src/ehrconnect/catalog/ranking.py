@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ehrconnect.catalog.text import STOPWORDS, SYNONYMS, edit_distance, fold, typo_budget
 
@@ -95,15 +96,20 @@ def _typo_match(token: str, words: Iterable[str]) -> int | None:
         return None
     best: int | None = None
     for word in words:
-        if abs(len(word) - len(token)) <= budget:
-            distance = edit_distance(token, word, budget)
-        elif len(word) > len(token):
-            distance = edit_distance(token, word[: len(token)], budget)
-        else:
-            continue
+        distance = _word_distance(token, word, budget)
         if distance <= budget and (best is None or distance < best):
             best = distance
     return best
+
+
+@lru_cache(maxsize=262144)
+def _word_distance(token: str, word: str, budget: int) -> int:
+    # Catalog words repeat across names ("pediatrics", "clinic"): memoized per (token, word).
+    if abs(len(word) - len(token)) <= budget:
+        return edit_distance(token, word, budget)
+    if len(word) > len(token):
+        return edit_distance(token, word[: len(token)], budget)
+    return budget + 1
 
 
 def score(query: ParsedQuery, candidate: Candidate) -> SortKey | None:

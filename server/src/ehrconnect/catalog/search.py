@@ -5,8 +5,8 @@
 - otherwise: candidates from the backend index (`catalog.index`), ranked by
   `catalog.ranking` (exact, prefix, all words, other fields, typos), one result per source
   (its best-matching name is `matched_name` when that is not the display name). When word
-  matching finds fewer than `FUZZY_WHEN_FEWER` sources, typo-tolerant trigram candidates are
-  added. Pagination: the cursor names the last result (its rank numbers and source id); the
+  matching finds fewer than `FUZZY_WHEN_FEWER` sources and no name equal to or starting with
+  the query, typo-tolerant trigram candidates are added. Pagination: the cursor names the last result (its rank numbers and source id); the
   next page is every result after it in the same total order, so pages never overlap or skip.
 - Hidden and disabled sources never appear.
 """
@@ -23,13 +23,13 @@ from typing import Any
 from sqlalchemy import case, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehrconnect.catalog.index import fetch_candidates, index_for
+from ehrconnect.catalog.index import IndexQuery, fetch_candidates, index_for
 from ehrconnect.catalog.ranking import Candidate, ParsedQuery, SortKey, parse_query, rank
 from ehrconnect.catalog.text import fold
 from ehrconnect.kit.pagination import InvalidCursor
 from ehrconnect.models import FhirSource
 
-FUZZY_WHEN_FEWER = 20
+FUZZY_WHEN_FEWER = 5
 
 
 @dataclass(frozen=True)
@@ -125,15 +125,43 @@ async def ranked_candidates(
     recommended: frozenset[str] = frozenset(),
 ) -> list[tuple[SortKey, Candidate]]:
     """Every matching source (best name each), in result order."""
+    ranked, _ = await _ranked_with_plan(session, environment, query, type_, recommended)
+    return ranked
+
+
+async def index_queries_for(
+    session: AsyncSession, environment: str, q: str, type_: str | None = None
+) -> list[IndexQuery]:
+    """The index statements a search for `q` runs (the benchmark times them raw)."""
+    query = parse_query(q)
+    if query is None:
+        return []
+    _, plan = await _ranked_with_plan(session, environment, query, type_, frozenset())
+    return plan
+
+
+async def _ranked_with_plan(
+    session: AsyncSession,
+    environment: str,
+    query: ParsedQuery,
+    type_: str | None,
+    recommended: frozenset[str],
+) -> tuple[list[tuple[SortKey, Candidate]], list[IndexQuery]]:
     index = index_for(session)
-    candidates = await fetch_candidates(session, index.word_query(environment, query, type_), recommended)
+    word = index.word_query(environment, query, type_)
+    plan = [word]
+    candidates = await fetch_candidates(session, word, recommended)
     ranked = rank(query, candidates)
-    if len(ranked) < FUZZY_WHEN_FEWER and query.fuzzy_possible:
+    # Typos are looked for only when word matching found few sources and none whose name
+    # is the query or starts with it (the patient typed a name right: no need to guess).
+    exact_hit = bool(ranked) and ranked[0][0][0] <= 1
+    if len(ranked) < FUZZY_WHEN_FEWER and not exact_hit and query.fuzzy_possible:
         fuzzy = index.fuzzy_query(environment, query, type_)
         if fuzzy is not None:
+            plan.append(fuzzy)
             candidates += await fetch_candidates(session, fuzzy, recommended)
             ranked = rank(query, candidates)
-    return ranked
+    return ranked, plan
 
 
 def _matched_name(source: FhirSource, candidate: Candidate) -> str | None:
