@@ -1,13 +1,14 @@
 """Catalog search: the one entry point used by `GET /connections` and the picker page.
 
-- `q` shorter than 2 letters/digits (after folding): no search; the visible catalog is listed
+- `q` shorter than 2 letters/digits (after folding): no search; the catalog is listed
   alphabetically (recommended sources first), with keyset pagination over (name, id).
 - otherwise: candidates from the backend index (`catalog.index`), ranked by
   `catalog.ranking` (exact, prefix, all words, other fields, typos), one result per source
   (its best-matching name is `matched_name` when that is not the display name). When word
   matching finds fewer than `FUZZY_WHEN_FEWER` sources and no name equal to or starting with
-  the query, typo-tolerant trigram candidates are added. Pagination: the cursor names the last result (its rank numbers and source id); the
-  next page is every result after it in the same total order, so pages never overlap or skip.
+  the query, typo-tolerant trigram candidates are added. Pagination: the cursor names the
+  last result (its rank numbers and source id); the next page is every result after it in
+  the same total order, so pages never overlap or skip.
 - Hidden and disabled sources never appear.
 """
 
