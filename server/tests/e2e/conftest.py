@@ -13,7 +13,6 @@ Reusable by other e2e suites (e.g. the example app's):
 
 from __future__ import annotations
 
-import asyncio
 import html
 import os
 import shutil
@@ -24,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_support import CHROMIUM, CHROMIUM_ARGS, E2E_SECRET, Platform
+from e2e_support import CHROMIUM, CHROMIUM_ARGS, E2E_SECRET, Platform, in_thread, run_async
 from ehrconnect.app import build_context, create_app
 from ehrconnect.auth.keys import create_key
 from ehrconnect.config import Settings
@@ -70,8 +69,8 @@ def platform() -> Iterator[Platform]:
         rate_limit_per_second=1000,
         rate_limit_burst=1000,
     )
-    upgrade(settings.resolved_database_url)
-    api_key = asyncio.run(_make_key(settings.resolved_database_url))
+    in_thread(lambda: upgrade(settings.resolved_database_url))
+    api_key: str = run_async(lambda: _make_key(settings.resolved_database_url))
     ctx = build_context(settings)
     app = create_app(settings, ctx=ctx)
     with LiveServer(app, port) as server, httpx.Client(
@@ -97,8 +96,10 @@ def return_app() -> Iterator[str]:
         yield server.url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Headless Chromium. Module-scoped: Playwright's sync API keeps an event loop running in the
+    test thread while it is open, which would break async tests collected after this module."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM}")
     from playwright.sync_api import sync_playwright

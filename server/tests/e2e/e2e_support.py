@@ -96,6 +96,14 @@ def pick(page: Any, source_id: str) -> None:
     page.click(f"a[href$='/connect/{source_id}']")
 
 
+def in_thread(fn: Any) -> Any:
+    """Run ``fn()`` in a worker thread (code that calls ``asyncio.run`` itself, e.g. migrations)."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn).result()
+
+
 def run_async(factory: Any) -> Any:
     """Run ``factory()``'s coroutine on a fresh loop in a worker thread (Playwright's sync API
     keeps an event loop running in the test thread)."""
