@@ -229,3 +229,22 @@ async def test_stale_states_are_purged_on_callback(
     async with app.state.ctx.db.session() as session:
         hashes = set((await session.execute(select(OAuthState.state_hash))).scalars())
     assert hashes == {sha256_hex(params["state"])}
+
+
+async def test_expired_direct_session_returns_session_expired(
+    app: FastAPI, api: httpx.AsyncClient, mock_ehr: MockEhr
+) -> None:
+    from ehrconnect.models import ConnectSession
+
+    source_id = await _source_id(api)
+    sess = await _session(api, connection_id=source_id)
+    async with app.state.ctx.db.session() as session:
+        await session.execute(
+            update(ConnectSession).where(ConnectSession.id == sess["id"]).values(expires_at=utcnow())
+        )
+    response = await api.get(_path(sess["url"]))
+    assert response.status_code == 302
+    q = _q(response.headers["location"])
+    assert (q["success"], q["error"], q["session_id"], q["keep"]) == ("false", "session_expired", sess["id"], "1")
+    truth = (await api.get(f"/sessions/{sess['id']}")).json()
+    assert truth["status"] == "expired" and truth["connections"] == []

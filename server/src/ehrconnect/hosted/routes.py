@@ -122,6 +122,12 @@ async def session_page(request: Request, token: str) -> Response:
         if found is None:
             return _not_found(request)
         cs, source = found
+        if cs.mode == "direct" and cs.status == "expired":
+            # Direct Mode shows no UI of ours: the app hears about the expiry on its return URL.
+            target = returns.direct_failure(
+                cs.return_url, cs.id, await _patient_id(session, cs), launch.SESSION_EXPIRED
+            )
+            return RedirectResponse(target, status_code=302)
         if cs.status != "open":
             return _closed_page(request, cs, await _patient_id(session, cs))
         if cs.mode == "direct" and source is not None:
