@@ -11,8 +11,9 @@
    * raw: the same index statements that search runs for that query (the FTS5 / tsvector word
      query, plus the trigram query when search uses it), executed directly on one open
      connection of the same driver (aiosqlite / asyncpg), no transaction, no ORM.
-   Also reports `raw_dbapi` (SQLite only): the word statement through the stdlib sqlite3
-   module in-process, the floor any async driver is measured against.
+   For context it also reports `api_floor`, `GET /connections/{id}` (one primary-key read
+   behind the same auth and middleware: what any API request costs), and `raw_dbapi` (SQLite
+   only), the same statements through the stdlib sqlite3 module in-process.
 3. Prints p50/p99 of each and the ratio api/raw (aim: <= 1.5x).
 
     .venv/bin/python bench/catalog.py [--db sqlite|postgres] [--rounds 5] [--json]
@@ -164,6 +165,7 @@ async def _search_bench(
     await raw.open()
     dbapi = sqlite3.connect(db_url.split(":///", 1)[1]) if raw.sqlite else None
     api_times: list[float] = []
+    floor_times: list[float] = []
     raw_times: list[float] = []
     dbapi_times: list[float] = []
     headers = {"Authorization": f"Bearer {key}"}
@@ -172,12 +174,16 @@ async def _search_bench(
             for q in queries[:5]:  # warm-up: connections, caches, prepared statements
                 (await client.get("/connections", params={"q": q})).raise_for_status()
                 await raw.run(plans[q])
+            first = (await client.get("/connections", params={"limit": 1})).json()["data"][0]["id"]
             for _ in range(rounds):
                 for q in queries:
                     started = time.perf_counter()
                     response = await client.get("/connections", params={"q": q, "limit": 10})
                     api_times.append(time.perf_counter() - started)
                     response.raise_for_status()
+                    started = time.perf_counter()
+                    (await client.get(f"/connections/{first}")).raise_for_status()
+                    floor_times.append(time.perf_counter() - started)
                     started = time.perf_counter()
                     await raw.run(plans[q])
                     raw_times.append(time.perf_counter() - started)
@@ -190,7 +196,7 @@ async def _search_bench(
         await raw.close()
         if dbapi is not None:
             dbapi.close()
-    result = {"api": _stats(api_times), "raw": _stats(raw_times)}
+    result = {"api": _stats(api_times), "raw": _stats(raw_times), "api_floor": _stats(floor_times)}
     if dbapi_times:
         result["raw_dbapi"] = _stats(dbapi_times)
     return result
