@@ -75,6 +75,9 @@ QUERIES: list[Labelled] = [
              url="https://fhir-myrecord.cerner.com/r4/sqih60cnko9o0pbyeo9xaxx0dzx5s5b2"),
     Labelled("Delta Medical Sikeston MO", "place",
              url="https://fhir-myrecord.cerner.com/r4/80babf0e-2f7d-4b87-9cc1-ea74c9b22a40"),
+    Labelled("Sikeston Missouri", "place",
+             url="https://fhir-myrecord.cerner.com/r4/80babf0e-2f7d-4b87-9cc1-ea74c9b22a40"),
+    Labelled("Sollus North Carolina", "place", url=ATHENA, matched="NC - Sollus Pediatrics"),
     Labelled("63801", "place", url="https://fhir-myrecord.cerner.com/r4/80babf0e-2f7d-4b87-9cc1-ea74c9b22a40"),
     # NPIs.
     Labelled("1053382655", "npi",

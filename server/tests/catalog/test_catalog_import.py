@@ -178,3 +178,36 @@ async def test_sqlite_fts_index_stays_in_sync(db_url: str) -> None:
 def test_catalog_data_dir_layout() -> None:
     # CI clones the repository with shared/ beside it: <repo>/../shared/data/catalog.
     assert Path(LANTERN).parent.name == "catalog"
+
+
+async def test_recommended_sources_come_first(db_url: str) -> None:
+    await run_import(db_url, [ORACLE / "soarian_patient_r4_endpoints.json", BRANDS])
+    db = Database(db_url)
+    try:
+        async with db.session() as session:
+            plain = await search_sources(session, environment="live", q=None, type_=None, limit=50, starting_after=None)
+            last = plain.hits[-1].source.id
+            boosted = await search_sources(
+                session, environment="live", q=None, type_=None, limit=3, starting_after=None, recommended_ids=[last]
+            )
+            assert boosted.hits[0].source.id == last
+            rest = await search_sources(
+                session, environment="live", q=None, type_=None, limit=50,
+                starting_after=boosted.next_cursor, recommended_ids=[last],
+            )
+            ids = [h.source.id for h in boosted.hits + rest.hits]
+            assert sorted(ids) == sorted(h.source.id for h in plain.hits) and len(set(ids)) == len(ids)
+            # In a search, a recommended source goes first among equally good matches.
+            hits = (await search_sources(
+                session, environment="live", q="example", type_=None, limit=20, starting_after=None
+            )).hits
+            assert len(hits) >= 2
+            pick = hits[-1].source.id
+            ranked = (await search_sources(
+                session, environment="live", q="example", type_=None, limit=20, starting_after=None,
+                recommended_ids=[pick],
+            )).hits
+            position = [h.source.id for h in ranked].index(pick)
+            assert position < len(hits) - 1
+    finally:
+        await db.dispose()

@@ -30,7 +30,7 @@ from ehrconnect.catalog.formats import (
     read_lantern,
     read_manifest,
 )
-from ehrconnect.catalog.text import fold, split_state_prefix, zip5
+from ehrconnect.catalog.text import STATE_NAMES, fold, split_state_prefix, zip5
 from ehrconnect.catalog.urls import normalize_base_url, repair_url
 from ehrconnect.catalog.vendors import (
     fhir_version_from_url,
@@ -75,7 +75,8 @@ def make_name_row(entry: NameEntry, origin: str, *, kind: str | None = None) -> 
     city = (entry.city or "").strip()[:200] or None
     if not name_norm and not entry.npi and not zip_code:
         return None
-    place_text = " ".join(p for p in (fold(city or ""), (state or "").lower(), zip_code or "") if p)
+    state_name = fold(STATE_NAMES.get(state or "", ""))
+    place_text = " ".join(p for p in (fold(city or ""), (state or "").lower(), state_name, zip_code or "") if p)
     key = "|".join((name_norm, entry.npi or "", zip_code or "", fold(city or ""), state or ""))
     return NameRow(
         name=(entry.name or bare)[:500],

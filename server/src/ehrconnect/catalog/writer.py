@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +38,16 @@ MAX_LOCATIONS_ON_SOURCE = 100
 #: Rows written past which PostgreSQL statistics are refreshed at the end of the import.
 ANALYZE_AFTER = 1000
 
+class StoredName(NamedTuple):
+    """What the writer needs of a stored name row."""
+
+    id: int
+    name_norm: str
+    kind: str
+    vendor_text: str
+    place_text: str
+
+
 _COMPARED = (
     "fhir_base_url", "name", "type", "logo_url", "portal_url", "brand", "aliases", "locations", "npis",
     "fhir_version", "search_text", "provenance",
@@ -58,14 +68,14 @@ async def write_catalog(
         row.normalized_base_url: row
         for row in (await session.execute(select(table).where(table.c.environment == environment))).all()
     }
-    names_by_source: dict[str, dict[str, tuple[int, str, str, str]]] = defaultdict(dict)
+    names_by_source: dict[str, dict[str, StoredName]] = defaultdict(dict)
     ntable: Any = FhirSourceName.__table__
     name_rows = await session.execute(
         select(ntable.c.id, ntable.c.source_id, ntable.c.dedupe_key, ntable.c.name_norm, ntable.c.kind,
-               ntable.c.vendor_text).where(ntable.c.environment == environment)
+               ntable.c.vendor_text, ntable.c.place_text).where(ntable.c.environment == environment)
     )
-    for nid, source_id, key, name_norm, kind, vendor_text in name_rows.all():
-        names_by_source[source_id][key] = (nid, name_norm, kind, vendor_text)
+    for nid, source_id, key, name_norm, kind, vendor_text, place_text in name_rows.all():
+        names_by_source[source_id][key] = StoredName(nid, name_norm, kind, vendor_text, place_text)
 
     now = utcnow()
     source_inserts: list[dict[str, Any]] = []
@@ -219,9 +229,9 @@ def _name_changes(
     source_id: str,
     environment: str,
     display_name: str,
-    stored: dict[str, tuple[int, str, str, str]],
+    stored: dict[str, StoredName],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Rows to insert and (id, kind, vendor_text) updates so that exactly one row is primary."""
+    """Rows to insert, and updates so that exactly one row is primary and derived text is current."""
     display_norm = fold(display_name)
     vendor_text = vendor_words(source.vendor_type)
     candidates: dict[str, NameRow] = dict(source.names)
@@ -231,14 +241,14 @@ def _name_changes(
         if brand_row is not None:
             candidates.setdefault(brand_row.dedupe_key, brand_row)
     if not any(r.name_norm == display_norm for r in candidates.values()) and not any(
-        v[1] == display_norm for v in stored.values()
+        v.name_norm == display_norm for v in stored.values()
     ):
         # Shared and nameless sources: the display name is a searchable name of its own.
         display_row = make_name_row(NameEntry(name=display_name), origin)
         if display_row is not None:
             candidates[display_row.dedupe_key] = display_row
     keys = sorted({k for k, r in candidates.items() if r.name_norm == display_norm}
-                  | {k for k, v in stored.items() if v[1] == display_norm})
+                  | {k for k, v in stored.items() if v.name_norm == display_norm})
     primary_key = keys[0] if keys else None
 
     inserts: list[dict[str, Any]] = []
@@ -247,22 +257,22 @@ def _name_changes(
         kind = "primary" if key == primary_key else ("brand" if row.kind == "brand" else "alias")
         text = vendor_text if kind == "primary" else ""
         if key in stored:
-            nid, _norm, stored_kind, stored_text = stored[key]
-            if (stored_kind, stored_text) != (kind, text):
-                updates.append({"id": nid, "kind": kind, "vendor_text": text})
+            old = stored[key]
+            if (old.kind, old.vendor_text, old.place_text) != (kind, text, row.place_text):
+                updates.append({"id": old.id, "kind": kind, "vendor_text": text, "place_text": row.place_text})
             continue
         inserts.append({
             "source_id": source_id, "environment": environment, "name": row.name, "name_norm": row.name_norm,
             "kind": kind, "npi": row.npi, "city": row.city, "state": row.state, "postal_code": row.postal_code,
             "place_text": row.place_text, "vendor_text": text, "dedupe_key": row.dedupe_key, "origin": row.origin,
         })
-    for key, (nid, _norm, stored_kind, stored_text) in stored.items():
+    for key, old in stored.items():
         if key in candidates:
             continue
-        kind = "primary" if key == primary_key else ("alias" if stored_kind == "primary" else stored_kind)
+        kind = "primary" if key == primary_key else ("alias" if old.kind == "primary" else old.kind)
         text = vendor_text if kind == "primary" else ""
-        if (stored_kind, stored_text) != (kind, text):
-            updates.append({"id": nid, "kind": kind, "vendor_text": text})
+        if (old.kind, old.vendor_text) != (kind, text):
+            updates.append({"id": old.id, "kind": kind, "vendor_text": text})
     return inserts, updates
 
 
