@@ -27,6 +27,37 @@ class LiveServer:
     key: str
 
 
+@contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A new empty database on EHRCONNECT_TEST_DATABASE_URL's server, dropped afterwards."""
+    import uuid
+
+    import asyncpg
+    import pytest
+    from ehrconnect.config import to_async_url
+
+    base = os.environ.get("EHRCONNECT_TEST_DATABASE_URL")
+    if not base:
+        if os.environ.get("EHRCONNECT_TEST_REQUIRE_ALL") == "1":
+            pytest.fail("PostgreSQL (EHRCONNECT_TEST_DATABASE_URL) is required in CI")
+        pytest.skip("PostgreSQL (EHRCONNECT_TEST_DATABASE_URL) not available")
+    admin = to_async_url(base).replace("+asyncpg", "")
+    name = f"ehrc_fuzz_{uuid.uuid4().hex[:8]}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{to_async_url(base).rpartition('/')[0]}/{name}"
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -156,3 +156,22 @@ async def test_error_doc_page_lists_every_code(client: httpx.AsyncClient) -> Non
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     for entry in CATALOGUE:
         assert f'id="{entry.code}"' in page.text
+
+
+async def test_nul_characters_are_400_not_500(api: httpx.AsyncClient) -> None:
+    # PostgreSQL refuses NUL in text and JSONB; every entry point must answer 400 first.
+    assert_error(await api.get("/patients", params={"email": "a\x00b"}), 400, "invalid_data", "email")
+    assert_error(await api.get("/patients", params={"patient_id": "\x00"}), 400, "invalid_data", "patient_id")
+    assert_error(await api.get("/connections", params={"q": "x\x00"}), 400, "invalid_data", "q")
+    assert_error(await api.get("/patients/a%00b"), 400, "invalid_data", "path")
+    assert_error(await api.get("/sessions/sess_%00"), 400, "invalid_data", "path")
+    for body, param in (
+        ({"patient_id": "n", "name": "a\x00"}, "name"),
+        ({"patient_id": "n", "metadata": {"k": "v\x00"}}, "metadata"),
+        ({"patient_id": "n", "metadata": {"k\x00": 1}}, "metadata"),
+        ({"patient_id": "n", "metadata": {"k": ["\x00"]}}, "metadata"),
+    ):
+        assert_error(await api.post("/patients", json=body), 400, "invalid_data", param)
+    session = {"patient_id": "n", "return_url": RETURN_URL, "return_button_label": "\x00"}
+    assert_error(await api.post("/sessions", json=session), 400, "invalid_data", "return_button_label")
+    assert (await api.get("/patients", params={"email": "a%00b"})).status_code == 200  # a literal "%00" is fine

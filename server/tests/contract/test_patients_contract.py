@@ -61,6 +61,8 @@ async def test_duplicate_patient_is_409_and_changes_nothing(api: httpx.AsyncClie
         ({"patient_id": ""}, "patient_id"),
         ({"patient_id": "x" * 201}, "patient_id"),
         ({"patient_id": 12}, "patient_id"),
+        ({"patient_id": "."}, "patient_id"),
+        ({"patient_id": ".."}, "patient_id"),
         ({"patient_id": "a", "email": "not-an-email"}, "email"),
         ({"patient_id": "a", "name": "n" * 201}, "name"),
         ({"patient_id": "a", "metadata": {f"k{i}": i for i in range(51)}}, "metadata"),

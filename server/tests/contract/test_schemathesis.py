@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from live_server import LiveServer, run_live_server
+from live_server import LiveServer, run_live_server, throwaway_postgres
 from schemathesis import CheckFunction, GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
@@ -35,15 +35,22 @@ OPERATIONS = sorted(
 )
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def live(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """A real server on each backend (PostgreSQL from EHRCONNECT_TEST_DATABASE_URL, else skipped)."""
     from ehrconnect.db_migrations import upgrade
 
     data_dir = tmp_path_factory.mktemp("fuzz")
-    url = f"sqlite+aiosqlite:///{data_dir / 'fuzz.sqlite3'}"
-    upgrade(url)
-    with run_live_server(url, data_dir) as server:
-        yield server
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{data_dir / 'fuzz.sqlite3'}"
+        upgrade(url)
+        with run_live_server(url, data_dir) as server:
+            yield server
+        return
+    with throwaway_postgres() as url:
+        upgrade(url)
+        with run_live_server(url, data_dir) as server:
+            yield server
 
 
 @pytest.fixture(scope="module")

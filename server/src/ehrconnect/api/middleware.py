@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
 from starlette.exceptions import HTTPException
@@ -71,6 +72,13 @@ class RequestContextMiddleware:
                     status, code, type_, text = rejection
                     await self._send_error(send_wrapper, status, type_, code, text, request_id)
                     return
+                nul_param = _nul_parameter(scope)
+                if nul_param is not None:
+                    await self._send_error(
+                        send_wrapper, 400, "invalid_request_error", "invalid_data",
+                        "Request parameters must not contain NUL characters.", request_id, param=nul_param,
+                    )
+                    return
             await self.app(scope, self._limited(receive), send_wrapper)
         except BodyTooLarge:
             if "status" not in status_holder:
@@ -129,11 +137,12 @@ class RequestContextMiddleware:
         return wrapped
 
     async def _send_error(
-        self, send: Send, status: int, type_: str, code: str, message: str, request_id: str
+        self, send: Send, status: int, type_: str, code: str, message: str, request_id: str,
+        param: str | None = None,
     ) -> None:
         body = json.dumps(
             error_body(
-                type_=type_, code=code, message=message, param=None,
+                type_=type_, code=code, message=message, param=param,
                 public_url=self.public_url, request_id=request_id,
             )
         ).encode()
@@ -148,6 +157,22 @@ class RequestContextMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _nul_parameter(scope: Scope) -> str | None:
+    """The path or query parameter carrying a NUL character, if any.
+
+    No identifier or filter can contain one, and PostgreSQL refuses NUL in text outright, so
+    such a request is a 400 here rather than a database error (a 500) later."""
+    if "\x00" in scope["path"]:
+        return "path"
+    query = scope.get("query_string", b"").decode("latin-1")
+    if "%00" not in query and "\x00" not in query:
+        return None
+    for name, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "") or "query"
+    return "query"
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from ehrconnect.kit.ids import PREFIXES
 
@@ -36,6 +36,24 @@ class RequestModel(BaseModel):
     """Request bodies: unknown fields are a 400, as the upstream spec's additionalProperties=false."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        """PostgreSQL cannot store NUL in text or JSONB: refuse it as a 400, not a 500 later."""
+        if _has_nul(value):
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class ListResponse(WireModel, Generic[T]):
@@ -76,6 +94,8 @@ def check_patient_id(value: str) -> str:
     # A "/" could never be addressed again: servers and proxies decode %2F before routing.
     if "/" in value or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise ValueError("patient_id must not contain '/' or control characters")
+    if value in {".", ".."}:  # dot segments: clients normalize them away (RFC 3986 §5.2.4)
+        raise ValueError("patient_id must not be '.' or '..'")
     if value.startswith(RESERVED_PATIENT_ID_PREFIXES):
         raise ValueError(
             "patient_id must not start with a reserved prefix (" + ", ".join(RESERVED_PATIENT_ID_PREFIXES) + ")"
@@ -97,7 +117,11 @@ Metadata = Annotated[
 ]
 
 #: `check_patient_id` as a JSON Schema pattern (documentation; the validator is the rule).
-PATIENT_ID_PATTERN = "^(?!(" + "|".join(p.rstrip("_") for p in RESERVED_PATIENT_ID_PREFIXES) + ")_)"
+PATIENT_ID_PATTERN = (
+    r"^(?!\.\.?$)(?!("
+    + "|".join(p.rstrip("_") for p in RESERVED_PATIENT_ID_PREFIXES)
+    + r")_)[^/\u0000-\u001f\u007f]+$"
+)
 
 #: The caller's own patient id: 1..200 characters, no reserved Medblocks id prefix.
 PatientId = Annotated[
