@@ -46,7 +46,8 @@ SHARED_NAME_THRESHOLD = 25
 ProgressFn = Callable[[str, int, int | None], None]
 
 
-def _no_progress(stage: str, advance: int, total: int | None) -> None:
+def no_progress(stage: str, advance: int, total: int | None) -> None:
+    """A progress callback that draws nothing."""
     return None
 
 
@@ -216,7 +217,7 @@ def load_files(paths: Iterable[Path], summary: ImportSummary) -> tuple[list[Load
 
 
 def iter_records(
-    files: list[LoadedFile], manifest: dict[str, str], progress: ProgressFn = _no_progress
+    files: list[LoadedFile], manifest: dict[str, str], progress: ProgressFn = no_progress
 ) -> Iterator[tuple[str, EndpointRecord]]:
     """(format, record) for every endpoint record of every file, in file order."""
     for loaded in files:
@@ -310,7 +311,7 @@ def _absorb(source: MergedSource, fmt: str, record: EndpointRecord, facts: _UrlF
 
 
 def read_catalog(
-    paths: Iterable[Path], environment: str, progress: ProgressFn = _no_progress
+    paths: Iterable[Path], environment: str, progress: ProgressFn = no_progress
 ) -> tuple[dict[str, MergedSource], ImportSummary]:
     """Read and merge directory files (no database access)."""
     started = time.perf_counter()

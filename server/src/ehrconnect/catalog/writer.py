@@ -22,8 +22,8 @@ from ehrconnect.catalog.importer import (
     MergedSource,
     NameRow,
     ProgressFn,
-    _no_progress,
     make_name_row,
+    no_progress,
 )
 from ehrconnect.catalog.text import fold
 from ehrconnect.catalog.vendors import vendor_words
@@ -59,7 +59,7 @@ async def write_catalog(
     environment: str,
     merged: dict[str, MergedSource],
     summary: ImportSummary,
-    progress: ProgressFn = _no_progress,
+    progress: ProgressFn = no_progress,
 ) -> None:
     """Upsert every merged source and its names (within the caller's transaction)."""
     started = time.perf_counter()
@@ -99,8 +99,9 @@ async def write_catalog(
             summary.updated += 1
         else:
             summary.unchanged += 1
-        inserts, updates = _name_changes(source, source_id, environment, values["name"],
-                                         names_by_source.get(source_id, {}))
+        inserts, updates = _name_changes(
+            source, source_id, environment, values["name"], values["type"], names_by_source.get(source_id, {})
+        )
         name_inserts += inserts
         name_updates += updates
         if index % BATCH == 0:
@@ -229,11 +230,12 @@ def _name_changes(
     source_id: str,
     environment: str,
     display_name: str,
+    vendor_type: str | None,
     stored: dict[str, StoredName],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows to insert, and updates so that exactly one row is primary and derived text is current."""
     display_norm = fold(display_name)
-    vendor_text = vendor_words(source.vendor_type)
+    vendor_text = vendor_words(vendor_type)
     candidates: dict[str, NameRow] = dict(source.names)
     origin = source.origins[0] if source.origins else "import"
     if source.brand and fold(source.brand) != display_norm:
