@@ -3,6 +3,7 @@ sandbox's data for the patient, type by type and id by id, on every profile's be
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
@@ -12,7 +13,9 @@ from ehrconnect.kit.time import utcnow
 from ehrconnect.models import Connection, Record, SyncRun
 from ehrconnect.records.service import PATIENT_ID_SYSTEM
 from ehrconnect.sandbox_ehr.data import get_dataset
+from ehrconnect.worker import fetch
 from ehrconnect.worker.scheduler import tick
+from ehrconnect.worker.tokens import TokenManager
 from sqlalchemy import func, select, update
 from worker_support import ALBERTO, LARGE, Platform, make_platform, platform_settings
 
@@ -141,7 +144,27 @@ async def test_flaky_source_completes_without_duplicates(platform: Platform) -> 
     assert run.status == "succeeded"
 
 
-async def test_short_token_refreshes_mid_sync(platform: Platform) -> None:
+async def test_short_token_refreshes_mid_sync(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pages take 0.2 s each, so the 2-second tokens of the short-token profile must be refreshed
+    # several times during the 20-page pull, however fast the machine is.
+    original_get = fetch.get_with_retries
+    refreshed_during: list[int] = []
+    pages: list[int] = []
+
+    async def slow_get(*args: Any) -> dict[str, Any]:
+        await asyncio.sleep(0.2)
+        found = await original_get(*args)
+        pages.append(1)
+        return found
+
+    original_refresh = TokenManager._refresh
+
+    async def counting_refresh(self: TokenManager, *args: Any) -> Any:
+        refreshed_during.append(len(pages))  # pages fetched so far when a refresh starts
+        return await original_refresh(self, *args)
+
+    monkeypatch.setattr(fetch, "get_with_retries", slow_get)
+    monkeypatch.setattr(TokenManager, "_refresh", counting_refresh)
     connected = await platform.connect(f"large{LARGE}", profile="short-token", patient_id="big")
     async with platform.ctx.db.session() as session:
         before = await session.get(Connection, connected.connection_id)
@@ -158,6 +181,7 @@ async def test_short_token_refreshes_mid_sync(platform: Platform) -> None:
     decrypt = platform.ctx.cipher.decrypt
     assert decrypt(after.refresh_token_encrypted or "") != decrypt(original[1] or "")
     assert count == LARGE
+    assert any(0 < fetched < len(pages) for fetched in refreshed_during), (refreshed_during, len(pages))
 
 
 async def test_refresh_revoked_marks_refresh_failed(platform: Platform) -> None:

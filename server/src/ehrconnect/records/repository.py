@@ -195,7 +195,10 @@ async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     # mid-transaction) inserted the same key; the content is then replaced.
     dialect = _dialect(session)
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Record).values(rows)
+    # executemany form (not .values(rows)): one cached statement, batched by the driver layer.
+    table = Record.__table__
+    assert isinstance(table, Table)
+    stmt = insert(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["connection_id", "resource_type", "resource_id"],
         set_={
@@ -204,7 +207,7 @@ async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
             "fetched_at": stmt.excluded.fetched_at, "updated_at": stmt.excluded.updated_at, "deleted_at": None,
         },
     )
-    await session.execute(stmt)
+    await session.execute(stmt, rows)
 
 
 async def mark_deleted(

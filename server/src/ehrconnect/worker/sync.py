@@ -13,6 +13,8 @@ changed since the previous successful run began (minus a margin for clock skew).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehrconnect.api.context import AppContext
+from ehrconnect.connections.smart_cache import discovery_cache
 from ehrconnect.kit.ids import new_id
 from ehrconnect.kit.time import as_utc, utcnow
 from ehrconnect.models import Connection, SyncRun
@@ -34,7 +37,6 @@ from ehrconnect.smart import (
     SmartError,
     SourceUnavailable,
     Unauthorized,
-    fetch_server_capabilities,
 )
 from ehrconnect.worker import fetch
 from ehrconnect.worker.plan import Step, build_plan, shared_references
@@ -149,7 +151,8 @@ class SyncEngine:
 
     async def _plan(self) -> None:
         try:
-            caps = await fetch_server_capabilities(self.ctx.http, self.state.fhir_base_url)
+            # Shared, TTL-bound cache: syncs of many patients at one source read it once.
+            caps = await discovery_cache(self.ctx).get_server_capabilities(self.state.fhir_base_url)
         except SourceUnavailable:
             raise
         except SmartError as exc:
@@ -173,24 +176,39 @@ class SyncEngine:
         url: str | None = state.next_url or str(first)
         restarted = False
         readable = frozenset(state.readable)
-        while url is not None:
-            try:
-                bundle = await fetch.get_with_retries(self.fhir, self.limiter, url)
-            except FhirError as exc:
-                # A resumed page link may have expired at the source (4xx): start the step over.
-                if url != str(first) and not restarted and not isinstance(exc, Unauthorized):
-                    url, restarted = str(first), True
-                    continue
-                raise
-            if bundle.get("resourceType") != "Bundle":
-                raise FhirError("search did not return a Bundle")
-            resources = fetch.bundle_resources(bundle)
-            if step.kind == "search":
-                for resource in resources:
-                    state.refs |= shared_references(resource, readable)
-            state.next_url = fetch.next_link(self.fhir, bundle, url)
-            await self._checkpoint(resources)
-            url = state.next_url
+        # The next page is fetched while the current one is being stored (at most two pages in
+        # memory): the source's latency and our writes overlap instead of adding up.
+        prefetch: asyncio.Task[dict[str, Any]] | None = None
+        try:
+            while url is not None:
+                try:
+                    if prefetch is not None:
+                        bundle, prefetch = await prefetch, None
+                    else:
+                        bundle = await fetch.get_with_retries(self.fhir, self.limiter, url)
+                except FhirError as exc:
+                    # A resumed page link may have expired at the source (4xx): start the step over.
+                    if url != str(first) and not restarted and not isinstance(exc, Unauthorized):
+                        url, restarted = str(first), True
+                        continue
+                    raise
+                if bundle.get("resourceType") != "Bundle":
+                    raise FhirError("search did not return a Bundle")
+                resources = fetch.bundle_resources(bundle)
+                if step.kind == "search":
+                    for resource in resources:
+                        state.refs |= shared_references(resource, readable)
+                state.next_url = fetch.next_link(self.fhir, bundle, url)
+                del bundle
+                if state.next_url is not None:
+                    prefetch = asyncio.create_task(fetch.get_with_retries(self.fhir, self.limiter, state.next_url))
+                await self._checkpoint(resources)
+                url = state.next_url
+        finally:
+            if prefetch is not None:
+                prefetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await prefetch
 
     async def _read_patient(self, step: Step) -> None:
         patient = await fetch.get_with_retries(self.fhir, self.limiter, f"Patient/{self.state.fhir_patient_id}")
