@@ -70,7 +70,9 @@ def test_operation_conforms_to_its_schema(
     strategy = operation.as_strategy(generation_mode=mode)
     excluded: list[CheckFunction] = []
     if mode == GenerationMode.POSITIVE:
-        strategy = strategy.map(_without_cursors)
+        # NUL (U+0000) is refused anywhere in a request, a storage rule (PostgreSQL) the document
+        # cannot express inside free-form `metadata`; tested in test_conventions_contract.py.
+        strategy = strategy.map(_without_cursors).filter(_without_nul)
         if (method, path) == ("PUT", "/patients/{id}"):
             strategy = strategy.map(_same_patient_id)
         if (method, path) == ("POST", "/sessions"):
@@ -87,6 +89,20 @@ def test_operation_conforms_to_its_schema(
         case.call_and_validate(headers=headers, excluded_checks=excluded)
 
     check()
+
+
+def _without_nul(case: Case) -> bool:
+    return not any(_has_nul(part) for part in (case.body, case.query, case.path_parameters))
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value or "%00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _without_cursors(case: Case) -> Case:
