@@ -76,6 +76,7 @@ async def child_platform(args: argparse.Namespace) -> dict[str, Any]:
     from ehrconnect.catalog.seed import seed_sandbox_catalog
     from ehrconnect.config import Settings
     from ehrconnect.models import Record
+    from ehrconnect.worker import sync as _sync  # noqa: F401  (imported before timing: a one-off cost)
     from ehrconnect.worker.runner import Worker
     from sqlalchemy import func, select
     from support.connect import connect_patient

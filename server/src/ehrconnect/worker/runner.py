@@ -16,9 +16,11 @@ import functools
 import logging
 import os
 import socket
+import traceback
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -88,6 +90,14 @@ def default_handlers() -> dict[str, Handler]:
     from ehrconnect.worker.sync import run_sync_job
 
     return {queue.SYNC_CONNECTION: run_sync_job}
+
+
+def describe_failure(exc: BaseException) -> dict[str, str]:
+    """An exception as loggable facts: its type and where it was raised, never its message
+    (database errors carry statement parameters, which may be PHI or tokens)."""
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    where = " <- ".join(f"{Path(f.filename).name}:{f.lineno}:{f.name}" for f in reversed(frames))
+    return {"error": type(exc).__name__, "where": where}
 
 
 def worker_name() -> str:
@@ -170,8 +180,8 @@ class Worker:
         assert self.scheduler is not None
         try:
             await self.scheduler(self.ctx)
-        except Exception:  # the scheduler must never take the worker down
-            logger.exception("scheduler tick failed")
+        except Exception as exc:  # the scheduler must never take the worker down
+            logger.error("scheduler tick failed", extra=describe_failure(exc))
 
     async def _claim_some(self) -> int:
         free = self.concurrency - len(self._active)
@@ -182,8 +192,8 @@ class Worker:
                 jobs = await queue.claim(
                     session, self.name, limit=free, lease_seconds=self.lease_seconds, kinds=list(self.handlers)
                 )
-        except Exception:
-            logger.exception("claiming jobs failed")
+        except Exception as exc:
+            logger.error("claiming jobs failed", extra=describe_failure(exc))
             return 0
         for job in jobs:
             task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
@@ -232,8 +242,8 @@ class Worker:
         except PermanentFailure as exc:
             await self._finish(job, "fail", error=str(exc))
         except Exception as exc:  # a bug or an unclassified failure: retry with backoff
-            logger.exception("job failed", extra={"job_id": job.id, "kind": job.kind})
-            await self._retry(job, f"{type(exc).__name__}: {exc}", None)
+            logger.error("job failed", extra={"job_id": job.id, "kind": job.kind, **describe_failure(exc)})
+            await self._retry(job, describe_failure(exc)["error"], None)
         else:
             await self._finish(job, "complete", error=None)
         finally:
@@ -271,6 +281,9 @@ class Worker:
                     await queue.retry_at(session, job.id, job.owner, utcnow() + timedelta(seconds=delay), error)
                 else:  # release
                     await queue.retry_at(session, job.id, job.owner, utcnow(), None, refund=True)
-        except Exception:
+        except Exception as exc:
             # The lease will expire and another worker will pick the job up again.
-            logger.exception("could not record the job outcome", extra={"job_id": job.id, "outcome": outcome})
+            logger.error(
+                "could not record the job outcome",
+                extra={"job_id": job.id, "outcome": outcome, **describe_failure(exc)},
+            )

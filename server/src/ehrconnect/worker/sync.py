@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehrconnect.api.context import AppContext
@@ -257,11 +257,12 @@ class SyncEngine:
                 stats = await records.upsert_resources(session, state.owner, resources, utcnow())
                 for rtype, n in stats.seen.items():
                     state.counts[rtype] = state.counts.get(rtype, 0) + n
-            run = await session.get(SyncRun, state.run_id)
-            if run is not None:
-                run.progress = state.progress()
-                run.counts = dict(state.counts)
-                run.errors = list(state.errors)
+            await session.execute(
+                update(SyncRun)
+                .where(SyncRun.id == state.run_id)
+                .values(progress=state.progress(), counts=dict(state.counts), errors=list(state.errors))
+                .execution_options(synchronize_session=False)
+            )
 
 
 async def _start_or_resume(ctx: AppContext, job: JobContext) -> RunState | None:
