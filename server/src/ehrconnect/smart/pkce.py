@@ -36,12 +36,13 @@ _MIN_LEN, _MAX_LEN = 43, 128
 def generate_code_verifier(length: int = 64) -> str:
     """A fresh code verifier of ``length`` (43..128) unreserved characters from the OS CSPRNG.
 
-    Each character carries log2(66) ≈ 6.04 bits, so the default 64 gives ~386 bits, far above the
-    256 bits RFC 7636 §7.1 recommends.
+    Base64url characters are unreserved and carry 6 bits each, so the default 64 gives 384 bits,
+    far above the 256 bits RFC 7636 §7.1 recommends. One `token_urlsafe` call instead of a
+    `secrets.choice` per character keeps this off the launch hot path's profile.
     """
     if not _MIN_LEN <= length <= _MAX_LEN:
         raise ValueError("code verifier length must be between 43 and 128 (RFC 7636 §4.1)")
-    return "".join(secrets.choice(_UNRESERVED) for _ in range(length))
+    return secrets.token_urlsafe(length)[:length]
 
 
 def code_challenge_s256(verifier: str) -> str:
