@@ -1,1 +1,1 @@
-"""Offline API docs: Swagger UI served from the swagger-ui-bundle package, and the error catalogue."""
+"""Offline API docs: Swagger UI 5 served from the fastapi-offline package's static files, and the error catalogue."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import swagger_ui_bundle
+import fastapi_offline
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
@@ -13,6 +13,8 @@ from starlette.staticfiles import StaticFiles
 from ehrconnect.errors import CATALOGUE
 
 HERE = Path(__file__).parent
+#: Swagger UI 5.x (needed for OpenAPI 3.1, which FastAPI emits), shipped inside fastapi-offline.
+SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 DOCS_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -23,6 +25,7 @@ router = APIRouter(include_in_schema=False)
 _SWAGGER_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ehrconnect API reference</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" type="image/png" href="/docs/assets/favicon.png">
 <link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
 <script src="/docs/assets/swagger-ui-bundle.js"></script>
@@ -54,5 +57,5 @@ Branch on <code>code</code>; quote <code>request_id</code> when you ask for help
 
 def mount_docs(app: FastAPI) -> None:
     app.include_router(router)
-    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+    app.mount("/docs/assets", StaticFiles(directory=SWAGGER_ASSETS), name="docs-assets")
     app.mount("/docs/static", StaticFiles(directory=HERE / "static"), name="docs-static")
