@@ -12,7 +12,7 @@ from ehrconnect.catalog.importer import make_name_row
 from ehrconnect.catalog.repository import get_source
 from ehrconnect.catalog.text import fold
 from ehrconnect.catalog.vendors import vendor_words
-from ehrconnect.models import FhirSource, FhirSourceName
+from ehrconnect.models import FhirSource, FhirSourceName, OAuthClientRegistration
 
 #: flag name -> (column, value): `disable` keeps a source out of search and new connections;
 #: `hide` only keeps it out of search (existing links by id keep working).
@@ -31,6 +31,30 @@ async def set_flag(session: AsyncSession, environment: str, id_or_url: str, acti
     if source is None:
         return None
     setattr(source, column, value)
+    await session.flush()
+    return source
+
+
+class UnknownRegistration(LookupError):
+    """No OAuth client registration with that id in the source's environment."""
+
+
+async def set_oauth_client(
+    session: AsyncSession, environment: str, id_or_url: str, registration_id: str | None
+) -> FhirSource | None:
+    """Pin a source to an OAuth client registration (`oacl_…`), or back to its vendor's (None).
+
+    Without a pinned registration, the one for the source's vendor `type` applies
+    (connections.registrations). Imports never change this setting.
+    """
+    source = await get_source(session, environment, id_or_url)
+    if source is None:
+        return None
+    if registration_id is not None:
+        registration = await session.get(OAuthClientRegistration, registration_id)
+        if registration is None or registration.environment != environment:
+            raise UnknownRegistration(registration_id)
+    source.oauth_client_id = registration_id
     await session.flush()
     return source
 

@@ -125,6 +125,32 @@ for _action in ("disable", "enable", "hide", "unhide"):
     app.command(_action)(_flag_command(_action))
 
 
+@app.command("set-client")
+def set_client_command(
+    source: Annotated[str, typer.Argument(help="fhirsrc_ id or FHIR base URL")],
+    registration: Annotated[str | None, typer.Argument(help="oacl_ registration id")] = None,
+    vendor_default: Annotated[
+        bool, typer.Option("--vendor-default", help="Use the vendor type's registration again.")
+    ] = False,
+    env: EnvOption = "live",
+) -> None:
+    """Pin a source to one OAuth client registration (default: its vendor type's)."""
+    from ehrconnect.catalog.admin import UnknownRegistration, set_oauth_client
+
+    environment = _check_env(env)
+    if (registration is None) != vendor_default:
+        raise typer.BadParameter("give a registration id, or --vendor-default")
+    try:
+        found = _with_session(lambda s: set_oauth_client(s, environment, source, registration))
+    except UnknownRegistration:
+        console.print(f"no OAuth client registration {registration} in {environment}")
+        raise typer.Exit(1) from None
+    if found is None:
+        console.print(f"no source {source} in {environment}")
+        raise typer.Exit(1)
+    console.print(f"{found.id} ({found.name}) uses {registration or f'the {found.type} registration'}")
+
+
 @app.command("search")
 def search_command(
     q: Annotated[str, typer.Argument(help="Search text")],
