@@ -20,6 +20,7 @@ from ehrconnect.smart import FhirSession, InvalidFhirResponse, RateLimited, Sour
 MAX_PAGE_RETRIES = 6
 #: Longest Retry-After we sleep through in place; longer ones reschedule the job instead.
 MAX_INLINE_WAIT = 30.0
+_sleep = asyncio.sleep  # indirection for tests
 
 
 class FetchInterrupted(Exception):
@@ -63,7 +64,7 @@ async def get_with_retries(
         attempt += 1
         if attempt > MAX_PAGE_RETRIES or wait > MAX_INLINE_WAIT:
             raise FetchInterrupted(f"source unavailable: {problem}", retry_after=wait)
-        await asyncio.sleep(wait)
+        await _sleep(wait)
 
 
 def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
