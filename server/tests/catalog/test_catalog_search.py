@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Awaitable, Callable
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -141,3 +142,11 @@ async def test_live_and_sandbox_catalogs_are_separate(api: httpx.AsyncClient) ->
     # `api` is a sandbox key: the live catalog imported here is invisible to it.
     response = await api.get("/connections", params={"q": "Mayo Clinic"})
     assert all(item["type"] == "sandbox" for item in response.json()["data"])
+
+
+async def test_retrieve_by_base_url_in_any_spelling(live_api: httpx.AsyncClient) -> None:
+    by_search = (await live_api.get("/connections", params={"q": "Vishen"})).json()["data"][0]
+    for spelling in (by_search["fhir_base_url"], by_search["fhir_base_url"].upper().replace("HTTPS", "https")):
+        response = await live_api.get(f"/connections/{quote(spelling, safe='')}")
+        assert response.status_code == 200, spelling
+        assert response.json()["id"] == by_search["id"]
