@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
 
     app.openapi = lambda: _cached_openapi(app)  # type: ignore[method-assign]
     # Outermost first: request id + limits wrap everything, then idempotency, then headers.
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.public_url.startswith("https://"))
     app.add_middleware(IdempotencyMiddleware, ctx_getter=lambda: context)
     app.add_middleware(
         RequestContextMiddleware, public_url=settings.public_url, max_body_bytes=settings.max_body_bytes

@@ -140,7 +140,9 @@ def serve(
     import uvicorn
 
     settings = _settings()
-    if settings.environment != "development" and settings.insecure_secret():
+    # An https public URL means a real deployment even when EHRCONNECT_ENVIRONMENT was forgotten.
+    deployed = settings.environment != "development" or settings.public_url.startswith("https://")
+    if deployed and settings.insecure_secret():
         console.print("refusing to start: set EHRCONNECT_SECRET_KEY (32+ random characters) outside development")
         raise typer.Exit(2)
     if workers > 1 and settings.is_sqlite:

@@ -40,23 +40,44 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mutab
     return event
 
 
+_HANDLER_MARK = "_ehrconnect_handler"
+
+
 def configure_logging(level: str = "INFO", json_output: bool = False) -> None:
+    """structlog for our own loggers, and the same processors (redaction included) for every
+    stdlib `logging` record under the `ehrconnect` logger (smart/, worker/, connections/)."""
     renderer: Any = (
         structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, redact, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), redact],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact,
+            renderer,
+        ],
+    )
+    package_logger = logging.getLogger("ehrconnect")
+    for handler in list(package_logger.handlers):
+        if getattr(handler, _HANDLER_MARK, False):
+            package_logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    setattr(handler, _HANDLER_MARK, True)
+    package_logger.addHandler(handler)
+    package_logger.setLevel(level.upper())
 
 
 def get_logger(name: str) -> Any:

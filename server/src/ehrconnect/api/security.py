@@ -16,8 +16,11 @@ _ALWAYS = [
 
 
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
+        # Only when we are served over https: HSTS on a plain-http origin would be ignored at
+        # best and lock a misconfigured development host out at worst.
+        self.always = [*_ALWAYS, (b"strict-transport-security", b"max-age=31536000")] if hsts else _ALWAYS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -28,7 +31,7 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
-                headers += [(k, v) for k, v in _ALWAYS if k not in names]
+                headers += [(k, v) for k, v in self.always if k not in names]
                 if b"content-security-policy" not in names:
                     headers.append((b"content-security-policy", DEFAULT_CSP.encode()))
                 if b"cache-control" not in names:

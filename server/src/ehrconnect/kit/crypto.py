@@ -44,6 +44,9 @@ class TokenCipher:
         if not secrets:
             raise ValueError("at least one secret is required")
         self._fernet = MultiFernet([Fernet(_derive_fernet_key(s, purpose)) for s in secrets])
+        # A separate key (own HKDF label) for MACs, so signing never shares key material with
+        # encryption. Only the current secret signs: MACs protect short-lived values.
+        self._mac_key = base64.urlsafe_b64decode(_derive_fernet_key(secrets[0], b"mac/v1"))
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
@@ -60,5 +63,4 @@ class TokenCipher:
 
     def sign(self, message: str) -> str:
         """A keyed MAC, e.g. to bind a CSRF token or cookie to a value."""
-        key = self._fernet._fernets[0]._signing_key
-        return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._mac_key, message.encode(), hashlib.sha256).hexdigest()
