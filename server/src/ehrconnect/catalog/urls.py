@@ -31,6 +31,26 @@ def normalize_base_url(url: str) -> str:
     return urlunsplit((scheme, netloc, path, "", ""))
 
 
+def source_key(url: str) -> str | None:
+    """The catalog identity of ``url`` (what `FhirSource.normalized_base_url` holds), or None
+    when it is not a parseable absolute http(s) URL.
+
+    Use this for every "is this the same source?" comparison, so lookups, client registrations and
+    imports agree on identity (the SMART client's own `smart.urls.normalize_base_url` keeps path
+    case and is for request guards, not identity).
+    """
+    if not looks_like_url(url.strip()):
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:  # e.g. "http://[abc" (unbalanced IPv6 bracket)
+        return None
+    if not parts.hostname:
+        return None
+    return normalize_base_url(url)
+
+
 def repair_url(raw: str) -> str | None:
     """A usable absolute http(s) URL from a directory's value, or None.
 
