@@ -40,5 +40,5 @@ async def test_lookup_by_any_spelling_of_the_base_url(api: httpx.AsyncClient) ->
 def test_source_key() -> None:
     assert source_key("HTTPS://Fhir.Example:443/R4/") == "https://fhir.example/r4"
     assert source_key("fhirsrc_01") is None
-    for bad in BAD_URLS + ["http://", "https:///path"]:
+    for bad in [*BAD_URLS, "http://", "https:///path"]:
         assert source_key(bad) is None, bad
