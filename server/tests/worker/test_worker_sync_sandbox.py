@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 from ehrconnect.kit.time import utcnow
-from ehrconnect.models import Connection, Record, SyncRun
+from ehrconnect.models import Connection, Job, Record, SyncRun
 from ehrconnect.records.service import PATIENT_ID_SYSTEM
 from ehrconnect.sandbox_ehr.data import get_dataset
 from ehrconnect.worker import fetch
 from ehrconnect.worker.scheduler import tick
+from ehrconnect.worker.sync import SyncEngine
 from ehrconnect.worker.tokens import TokenManager
 from sqlalchemy import func, select, update
 from worker_support import ALBERTO, LARGE, Platform, make_platform, platform_settings
@@ -226,3 +227,34 @@ async def test_no_offline_pulls_once_then_expires(platform: Platform) -> None:
     assert conn["status"] == "expired" and conn["failure_code"] == "token_expired"
     runs = (await platform.api.get(f"/patients/alberto/connections/{connected.connection_id}/sync-runs")).json()
     assert len(runs["data"]) == 1
+
+
+async def test_no_offline_with_unknown_lifetime_expires_after_its_pull(platform: Platform) -> None:
+    connected = await platform.connect(ALBERTO, profile="no-offline", patient_id="alberto")
+    async with platform.ctx.db.session() as session:
+        await session.execute(update(Connection).values(token_expires_at=None))
+    await platform.drain()
+    (conn,) = (await platform.api.get("/patients/alberto")).json()["connections"]
+    assert conn["status"] == "expired" and conn["sync_status"] == "succeeded"
+    assert len(await all_records(platform, "alberto")) == len(
+        [r for rs in sandbox_truth(connected.fhir_patient_id).values() for r in rs]
+    )
+
+
+async def test_a_failing_last_attempt_closes_the_run(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(self: SyncEngine) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(SyncEngine, "execute", broken)
+    connected = await platform.connect(ALBERTO, patient_id="alberto")
+    async with platform.ctx.db.session() as session:
+        await session.execute(update(Job).values(attempts=Job.max_attempts - 1))
+    await platform.drain()
+    async with platform.ctx.db.session() as session:
+        job = (await session.execute(select(Job))).scalar_one()
+        run = (await session.execute(select(SyncRun))).scalar_one()
+        conn = await session.get(Connection, connected.connection_id)
+    assert job.status == "failed" and job.last_error == "RuntimeError"
+    assert run.status == "failed" and run.errors[-1]["code"] == "internal_error"
+    assert conn is not None and conn.status == "active" and conn.sync_status == "failed"
+    assert conn.next_sync_at is not None  # tried again after the interval

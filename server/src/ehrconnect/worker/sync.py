@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehrconnect.api.context import AppContext
+from ehrconnect.connections.service import destroy_tokens
 from ehrconnect.connections.smart_cache import discovery_cache
 from ehrconnect.kit.ids import new_id
 from ehrconnect.kit.time import as_utc, utcnow
@@ -40,8 +41,8 @@ from ehrconnect.smart import (
 )
 from ehrconnect.worker import fetch
 from ehrconnect.worker.plan import Step, build_plan, shared_references
-from ehrconnect.worker.runner import JobContext, PermanentFailure, RetryLater
-from ehrconnect.worker.tokens import ConnectionInactive, TokenManager, TokenUnavailable
+from ehrconnect.worker.runner import JobContext, LeaseLost, PermanentFailure, RetryLater
+from ehrconnect.worker.tokens import EXPIRED_CODE, ConnectionInactive, TokenManager, TokenUnavailable
 
 logger = logging.getLogger("ehrconnect.worker.sync")
 
@@ -109,6 +110,14 @@ async def run_sync_job(ctx: AppContext, job: JobContext) -> None:
             raise PermanentFailure(message) from exc
         await _note_interruption(ctx, job, state)
         raise RetryLater(message, delay=getattr(exc, "retry_after", None)) from exc
+    except LeaseLost:
+        raise
+    except Exception as exc:
+        # A bug or an unexpected answer: the runner retries; the last attempt closes the run so
+        # the connection is scheduled again instead of looking "running" forever.
+        if job.is_last_attempt:
+            await _finish(ctx, job, state, "failed", {"code": "internal_error", "message": type(exc).__name__})
+        raise
     await _finish(ctx, job, state, "succeeded", None)
 
 
@@ -363,13 +372,23 @@ async def _finish(
                     if state.mode == "full":
                         conn.full_sync_at = now
                 # Without a refresh token there is no next pull: the sweep expires the connection
-                # when its access token ends.
+                # when its access token ends, or now when its lifetime is unknown.
                 conn.next_sync_at = now + interval if conn.refresh_token_encrypted else None
+                if status == "succeeded" and not conn.refresh_token_encrypted and conn.token_expires_at is None:
+                    _mark_expired(conn, now)
     logger.info(
         "sync run finished",
         extra={"connection_id": state.owner.connection_id, "run_id": state.run_id, "status": status,
                "mode": state.mode, "resources": sum(state.counts.values())},
     )
+
+
+def _mark_expired(conn: Connection, now: datetime) -> None:
+    conn.status = "expired"
+    conn.failure_code = EXPIRED_CODE
+    conn.failure_at = now
+    conn.failure_detail = "no refresh token was granted and the access token lifetime is unknown"
+    destroy_tokens(conn)
 
 
 def _error_code(exc: SmartError) -> str:

@@ -141,7 +141,7 @@ class TokenManager:
             return config
         try:
             tokens = await refresh_access_token(
-                self.ctx.http, config, client.to_smart(),
+                self.ctx.http, config, client.to_smart(config.token_endpoint),
                 refresh_token=SecretStr(self.ctx.cipher.decrypt(conn.refresh_token_encrypted or "")),
                 previous_scopes=list(conn.scopes or []),
             )
