@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -26,12 +27,34 @@ class OAuthClientSetting(BaseModel):
     client_secret: SecretStr | None = None
     auth_method: Literal["none", "client_secret_basic", "client_secret_post"] | None = None
     scopes: list[str] | None = None
+    #: Hosts the client secret may be sent to (token/revocation endpoints): exact host names or
+    #: `.suffix` entries (subdomains). Required for a vendor-wide registration with a secret.
+    token_hosts: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_target(self) -> OAuthClientSetting:
         if (self.vendor_type is None) == (self.source is None):
             raise ValueError("set exactly one of vendor_type or source")
         return self
+
+    @field_validator("token_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        return [normalize_token_host(v) for v in value]
+
+
+_TOKEN_HOST = re.compile(r"^\.?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$")
+
+
+def normalize_token_host(value: str) -> str:
+    """Lower-case one allowed token host (``host.example`` or ``.example.com``); ValueError if invalid.
+
+    A suffix entry needs at least two labels (``.com`` would allow every host under a TLD).
+    """
+    host = value.strip().lower().removesuffix(".")
+    if not _TOKEN_HOST.match(host) or (host.startswith(".") and "." not in host[1:]):
+        raise ValueError(f"invalid token host {value!r}: use a host name or a .suffix with two labels")
+    return host
 
 
 class Settings(BaseSettings):

@@ -38,7 +38,7 @@ async def test_sandbox_source_resolves_to_builtin_public_client(app: FastAPI) ->
     assert client.registration_id == "settings:sandbox"
     assert client.client_id == ctx.settings.sandbox_client_id
     assert client.client_secret is None and client.auth_method == "none"
-    assert client.to_smart().client_id == ctx.settings.sandbox_client_id
+    assert client.to_smart("https://anywhere.example/token").client_id == ctx.settings.sandbox_client_id
 
 
 async def test_unregistered_source_raises(app: FastAPI) -> None:

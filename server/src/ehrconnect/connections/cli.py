@@ -63,6 +63,14 @@ def add(
     scope: Annotated[
         list[str] | None, typer.Option("--scope", help="Scope to request (repeat); default: SMART defaults.")
     ] = None,
+    token_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--token-host",
+            help="Host the client secret may be sent to (repeat; exact host or .suffix). Required for "
+            "--vendor with a secret; --source defaults to the source's FHIR host.",
+        ),
+    ] = None,
 ) -> None:
     """Add (or replace) the registration for one source or one vendor type."""
     from ehrconnect.api.context import build_cipher
@@ -91,7 +99,7 @@ def add(
         return await add_registration(
             session, cipher, environment=env, client_id=client_id, source_id=source_id,
             vendor_type=vendor.lower() if vendor else None, client_secret=secret, auth_method=auth_method,
-            scopes=scope or None,
+            scopes=scope or None, token_hosts=token_host or None,
         )
 
     try:
@@ -122,6 +130,7 @@ def list_(
             "id": r.id, "origin": "database", "environment": r.environment, "source_id": r.source_id,
             "vendor_type": r.vendor_type, "client_id": r.client_id, "auth_method": r.auth_method,
             "has_secret": r.client_secret_encrypted is not None, "scopes": r.scopes,
+            "token_hosts": list((r.extra or {}).get("token_hosts") or []),
         }
         for r in rows
     ]
@@ -131,11 +140,12 @@ def list_(
             "vendor_type": entry.vendor_type, "client_id": entry.client_id,
             "auth_method": entry.auth_method or ("client_secret_basic" if entry.client_secret else "none"),
             "has_secret": entry.client_secret is not None, "scopes": entry.scopes,
+            "token_hosts": list(entry.token_hosts),
         })
     items.append({
         "id": SANDBOX_PSEUDO_ID, "origin": "built-in", "environment": "sandbox", "source_id": None,
         "vendor_type": "sandbox", "client_id": settings.sandbox_client_id, "auth_method": "none",
-        "has_secret": False, "scopes": None,
+        "has_secret": False, "scopes": None, "token_hosts": [],
     })
     if json_output:
         print(json.dumps(items))

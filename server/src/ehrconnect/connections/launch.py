@@ -23,6 +23,7 @@ from ulid import ULID
 
 from ehrconnect.api.context import AppContext
 from ehrconnect.connections.registrations import (
+    ClientSecretNotAllowed,
     NoClientRegistration,
     ResolvedClient,
     cached_registration_for_source,
@@ -131,8 +132,11 @@ async def begin_launch(
 ) -> str:
     """Store a fresh single-use state (+ PKCE verifier) and return the authorize URL.
 
-    Raises :class:`SmartError` (e.g. :class:`PkceNotSupported`) when the source cannot be launched.
+    Raises :class:`SmartError` (e.g. :class:`PkceNotSupported`) when the source cannot be launched,
+    including :class:`ClientSecretNotAllowed` when our client secret may not go to the advertised
+    token endpoint: refused before the patient is sent to sign in for nothing.
     """
+    plan.client.check_endpoint(config.token_endpoint)
     state = generate_state()
     pkce = create_pkce_pair()
     scopes = plan.client.scopes or default_scopes(config)
@@ -320,7 +324,7 @@ async def _exchange_and_record(
             tokens = await exchange_authorization_code(
                 ctx.http,
                 config,
-                client.to_smart(),
+                client.to_smart(config.token_endpoint),
                 code=pending.code,
                 redirect_uri=pending.redirect_uri,
                 code_verifier=pending.code_verifier,
@@ -328,6 +332,9 @@ async def _exchange_and_record(
             )
         except TokenExchangeError as exc:
             failure = (EXCHANGE_FAILED, f"token exchange: {exc.error}")
+        except ClientSecretNotAllowed as exc:  # the endpoint changed since the launch began
+            logger.warning("code exchange refused: %s", exc.message)
+            failure = (SOURCE_UNAVAILABLE, exc.message)
         except (SourceUnavailable, SmartDiscoveryError) as exc:
             failure = (SOURCE_UNAVAILABLE, type(exc).__name__)
         except SmartError as exc:

@@ -11,6 +11,14 @@ Resolution order for a source (first match wins):
 3. a settings registration for the source (by ``fhirsrc_`` id or base URL), then for its type;
 4. sandbox sources (type ``sandbox``): the built-in public client ``settings.sandbox_client_id``.
 
+Client secrets are bound to their authorization server (RFC 9700 §4.4 mix-up attacks; RFC 8414
+§3.3 issuer binding): a catalog entry's discovery document may name any token endpoint, and vendor
+types in public directories are often guessed, so a registration's secret is only sent to the
+hosts it lists in ``token_hosts`` (exact hosts or ``.suffix`` entries). A per-source registration
+without ``token_hosts`` is pinned to its source's FHIR host; a vendor-wide one with a secret and
+no ``token_hosts`` is refused. Public clients (no secret) are unaffected. Every request that
+carries client authentication goes through :meth:`ResolvedClient.to_smart`, which enforces this.
+
 Settings-based registrations have stable pseudo ids (``settings:sandbox``, ``settings:epic``,
 ...) so a connection remembers which registration it was made with (``Connection.oauth_client_id``)
 and token refresh/revocation later use the same client.
@@ -20,18 +28,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import httpx
 from pydantic import SecretStr
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehrconnect.api.context import AppContext
-from ehrconnect.config import OAuthClientSetting, Settings
+from ehrconnect.catalog.urls import source_key
+from ehrconnect.config import OAuthClientSetting, Settings, normalize_token_host
 from ehrconnect.kit.crypto import TokenCipher, sha256_hex
 from ehrconnect.kit.ids import new_id
 from ehrconnect.models import Connection, FhirSource, OAuthClientRegistration
-from ehrconnect.smart import ClientAuthMethod, ClientRegistration, normalize_base_url
+from ehrconnect.smart import ClientAuthMethod, ClientRegistration, SourceUnavailable
 
 SANDBOX_TYPE = "sandbox"
 SANDBOX_PSEUDO_ID = "settings:sandbox"
@@ -44,6 +54,41 @@ class NoClientRegistration(LookupError):
     """No registration covers this source: it cannot be launched until one is added."""
 
 
+class ClientSecretNotAllowed(SourceUnavailable):
+    """The client secret may not be sent to this endpoint's host (not in the registration's
+    ``token_hosts``). A misconfiguration or a hostile catalog entry: the source is unusable with
+    this client, so callers treat it like an unavailable source (no grant is marked broken)."""
+
+    def __init__(self, registration_id: str, host: str, allowed: Sequence[str]) -> None:
+        hint = ", ".join(allowed) if allowed else "none configured"
+        super().__init__(
+            f"client secret of registration {registration_id} may not be sent to host {host!r} "
+            f"(allowed token hosts: {hint}); add the host to the registration's token_hosts "
+            "(ehrconnect clients add --token-host, or token_hosts in EHRCONNECT_OAUTH_CLIENTS)"
+        )
+        self.registration_id = registration_id
+        self.host = host
+
+
+def host_allowed(host: str, allowed: Sequence[str]) -> bool:
+    """True when ``host`` equals an entry or lies under a ``.suffix`` entry (subdomains only)."""
+    host = host.lower().removesuffix(".")
+    for entry in allowed:
+        if entry.startswith("."):
+            if host.endswith(entry) and len(host) > len(entry):
+                return True
+        elif host == entry:
+            return True
+    return False
+
+
+def _endpoint_host(url: str) -> str:
+    try:
+        return httpx.URL(url).host.lower()
+    except (httpx.InvalidURL, TypeError):
+        return ""
+
+
 @dataclass
 class ResolvedClient:
     """The client credentials to use at one source (secret decrypted, in memory only)."""
@@ -54,15 +99,28 @@ class ResolvedClient:
     auth_method: str  # "none" | "client_secret_basic" | "client_secret_post"
     #: Scopes to request; None = the SMART defaults for what the source advertises.
     scopes: list[str] | None
+    #: Hosts the secret may be sent to (exact or ``.suffix``); empty = nowhere (public clients only).
+    token_hosts: tuple[str, ...] = field(default=())
 
     def __repr__(self) -> str:  # never print the secret
         return (
             f"ResolvedClient(registration_id={self.registration_id!r}, client_id={self.client_id!r}, "
-            f"auth_method={self.auth_method!r}, scopes={self.scopes!r})"
+            f"auth_method={self.auth_method!r}, scopes={self.scopes!r}, token_hosts={self.token_hosts!r})"
         )
 
-    def to_smart(self) -> ClientRegistration:
-        """The ``smart`` library's view of this client (for token exchange/refresh/revocation)."""
+    def check_endpoint(self, endpoint_url: str) -> None:
+        """Raise :class:`ClientSecretNotAllowed` unless this client may authenticate at the URL."""
+        if self.client_secret is None:
+            return  # public client: nothing secret is sent (RFC 6749 §2.1)
+        host = _endpoint_host(endpoint_url)
+        if not host or not host_allowed(host, self.token_hosts):
+            raise ClientSecretNotAllowed(self.registration_id, host, self.token_hosts)
+
+    def to_smart(self, endpoint_url: str) -> ClientRegistration:
+        """The ``smart`` library's view of this client, for a request to ``endpoint_url`` (the token
+        or revocation endpoint). Raises :class:`ClientSecretNotAllowed` when the client has a secret
+        and the endpoint's host is not one of its ``token_hosts``."""
+        self.check_endpoint(endpoint_url)
         return ClientRegistration(
             client_id=self.client_id,
             client_secret=SecretStr(self.client_secret) if self.client_secret is not None else None,
@@ -88,12 +146,18 @@ def settings_pseudo_id(entry: OAuthClientSetting) -> str:
 
 def _from_setting(entry: OAuthClientSetting) -> ResolvedClient:
     secret = entry.client_secret.get_secret_value() if entry.client_secret is not None else None
+    hosts = list(entry.token_hosts)
+    if not hosts and entry.source is not None:
+        # A per-source entry given by base URL is pinned to that FHIR host; by `fhirsrc_` id: none.
+        host = _endpoint_host(entry.source) if entry.source.lower().startswith(("https://", "http://")) else ""
+        hosts = [host] if host else []
     return ResolvedClient(
         registration_id=settings_pseudo_id(entry),
         client_id=entry.client_id,
         client_secret=secret,
         auth_method=_default_method(secret, entry.auth_method),
         scopes=list(entry.scopes) if entry.scopes else None,
+        token_hosts=tuple(hosts),
     )
 
 
@@ -105,6 +169,7 @@ def _from_row(ctx: AppContext, row: OAuthClientRegistration) -> ResolvedClient:
         client_secret=secret,
         auth_method=_default_method(secret, row.auth_method),
         scopes=list(row.scopes) if row.scopes else None,
+        token_hosts=tuple(str(h) for h in (row.extra or {}).get("token_hosts") or ()),
     )
 
 
@@ -123,10 +188,10 @@ def _setting_matches_source(entry: OAuthClientSetting, source: FhirSource) -> bo
         return False
     if entry.source == source.id:
         return True
-    try:
-        return normalize_base_url(entry.source) == normalize_base_url(source.fhir_base_url)
-    except ValueError:
-        return False
+    # Same identity as the catalog's lookups (catalog.urls.source_key), so a settings entry matches
+    # exactly the source `get_source` would find for the same URL.
+    key = source_key(entry.source)
+    return key is not None and key == source.normalized_base_url
 
 
 async def registration_by_id(
@@ -237,11 +302,16 @@ async def add_registration(
     client_secret: str | None = None,
     auth_method: str | None = None,
     scopes: Sequence[str] | None = None,
+    token_hosts: Sequence[str] | None = None,
 ) -> OAuthClientRegistration:
     """Create or replace the registration for one source or one vendor type in ``environment``.
 
-    The secret is stored encrypted with ``cipher`` (the platform's token cipher).
+    The secret is stored encrypted with ``cipher`` (the platform's token cipher). ``token_hosts``
+    (exact hosts or ``.suffix`` entries) are where the secret may be sent; a per-source
+    registration without them is pinned to the source's FHIR host, recorded now. A vendor-wide
+    registration with a secret must list them.
     """
+    hosts = [normalize_token_host(h) for h in token_hosts or ()]
     if (source_id is None) == (vendor_type is None):
         raise ValueError("give exactly one of source_id or vendor_type")
     method = _default_method(client_secret, auth_method)
@@ -249,10 +319,15 @@ async def add_registration(
         raise ValueError(f"auth_method must be one of {', '.join(AUTH_METHODS)}")
     if method != "none" and not client_secret:
         raise ValueError(f"{method} needs a client secret")
+    if vendor_type is not None and client_secret and not hosts:
+        raise ValueError("a vendor-wide registration with a client secret needs --token-host (where its "
+                         "authorization server lives)")
     if source_id is not None:
         source = await session.get(FhirSource, source_id)
         if source is None or source.environment != environment:
             raise ValueError(f"unknown source {source_id} in environment {environment}")
+        if not hosts:
+            hosts = [_endpoint_host(source.fhir_base_url)]
     target = (
         OAuthClientRegistration.source_id == source_id
         if source_id is not None
@@ -270,7 +345,7 @@ async def add_registration(
         client_secret_encrypted=cipher.encrypt(client_secret) if client_secret else None,
         auth_method=method,
         scopes=list(scopes) if scopes else None,
-        extra={},
+        extra={"token_hosts": hosts},
     )
     session.add(row)
     await session.flush()

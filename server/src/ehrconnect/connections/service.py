@@ -86,7 +86,7 @@ async def revoke_upstream(session: AsyncSession, ctx: AppContext, connection: Co
     )
     try:
         outcome = await revoke_tokens(
-            ctx.http, config, client.to_smart(),
+            ctx.http, config, client.to_smart(connection.revocation_endpoint),
             access_token=SecretStr(access) if access else None,
             refresh_token=SecretStr(refresh) if refresh else None,
             http_timeout=REVOCATION_TIMEOUT,

@@ -14,6 +14,7 @@ Routes (all HTML, outside the JSON API):
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ehrconnect.api.context import AppContext, get_context
 from ehrconnect.catalog.search import search_sources
 from ehrconnect.connections import launch
-from ehrconnect.connections.registrations import NoClientRegistration
+from ehrconnect.connections.registrations import ClientSecretNotAllowed, NoClientRegistration
 from ehrconnect.hosted import returns
 from ehrconnect.hosted.pages import (
     browser_key,
@@ -45,6 +46,7 @@ from ehrconnect.sessions.service import expire_if_due
 from ehrconnect.smart import SmartError
 
 router = APIRouter(include_in_schema=False)
+logger = logging.getLogger("ehrconnect.hosted")
 
 PAGE_SIZE = 20
 _TOKEN_LEN = 32
@@ -292,6 +294,15 @@ class _Attempt:
     plan: launch.LaunchPlan | None = None
     url: str | None = None
     failure: str | None = None
+    #: Server-side reason recorded with the failed attempt (never shown to the patient).
+    detail: str | None = None
+
+    def refused(self, exc: SmartError) -> None:
+        """The launch cannot start: a misconfigured client is explained server-side."""
+        self.failure = launch.SOURCE_UNAVAILABLE
+        if isinstance(exc, ClientSecretNotAllowed):
+            logger.warning("launch refused: %s", exc.message)
+            self.detail = exc.message
 
 
 async def _try_launch(
@@ -311,8 +322,8 @@ async def _try_launch(
     if config is not None:
         try:
             attempt.url = await launch.begin_launch(session, ctx, attempt.plan, config, key)
-        except SmartError:
-            attempt.failure = launch.SOURCE_UNAVAILABLE
+        except SmartError as exc:
+            attempt.refused(exc)
     return attempt
 
 
@@ -331,11 +342,12 @@ async def _finish_launch(
                 if cs.status != "open":
                     return _closed_page(request, cs, await _patient_id(session, cs))
                 attempt.url = await launch.begin_launch(session, ctx, attempt.plan, config, key)
-        except SmartError:
-            attempt.failure = launch.SOURCE_UNAVAILABLE
+        except SmartError as exc:
+            attempt.refused(exc)
     if attempt.url is None:
         return await _launch_failed(
-            request, ctx, token, attempt.source_id, attempt.failure or launch.SOURCE_UNAVAILABLE
+            request, ctx, token, attempt.source_id, attempt.failure or launch.SOURCE_UNAVAILABLE,
+            detail=attempt.detail,
         )
     response = RedirectResponse(attempt.url, status_code=302)
     if new_cookie:
@@ -363,7 +375,9 @@ async def _launch(request: Request, ctx: AppContext, token: str, source_id: str)
     return await _finish_launch(request, ctx, token, key, new_cookie, attempt)
 
 
-async def _launch_failed(request: Request, ctx: AppContext, token: str, source_id: str, code: str) -> Response:
+async def _launch_failed(
+    request: Request, ctx: AppContext, token: str, source_id: str, code: str, *, detail: str | None = None
+) -> Response:
     """Record the failed attempt; Direct Mode returns to the app, Picker Mode shows the status."""
     async with ctx.db.session() as session:
         cs = await _load(session, token)
@@ -372,7 +386,7 @@ async def _launch_failed(request: Request, ctx: AppContext, token: str, source_i
             return _not_found(request)
         if cs.status != "open":
             return _closed_page(request, cs, await _patient_id(session, cs))
-        await launch.record_failure(session, cs, source, code, detail="launch could not start")
+        await launch.record_failure(session, cs, source, code, detail=detail or "launch could not start")
         if cs.mode == "direct":
             target = returns.direct_failure(cs.return_url, cs.id, await _patient_id(session, cs), code)
             return RedirectResponse(target, status_code=302)
