@@ -9,11 +9,12 @@ Two real HTTP servers, each `uvicorn` in its own process on a free loopback port
   patient, then the session's connections) rendered as JSON, and nothing else.
 
 Several concurrent `httpx.AsyncClient` clients send a fixed number of requests (with a duration
-cap) to `GET /sessions/{id}` on both, then `POST /sessions` on the platform. Prints requests/s,
-p50/p99 latency, and the read ratio platform/bare (aim: >= 0.60).
+cap) to `GET /sessions/{id}` on both, alternating between the two servers for several rounds
+(the median round counts, so a change in machine load hits both alike), then `POST /sessions`
+on the platform. Prints requests/s, p50/p99 latency, and the read ratio platform/bare (aim: >= 0.60).
 
     .venv/bin/python bench/api.py [--db sqlite|postgres] [--requests 3000] [--concurrency 16]
-                                  [--duration-cap 30] [--json]
+                                  [--duration-cap 30] [--rounds 3] [--json]
 
 PostgreSQL: set EHRCONNECT_BENCH_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:55432/postgres);
 a throwaway database is created next to it and dropped afterwards.
@@ -231,12 +232,23 @@ async def _load(
     )
 
 
+def _median(rounds: list[Result]) -> Result:
+    """The round with the median throughput, with the request and error counts of all rounds."""
+    ordered = sorted(rounds, key=lambda r: r.rps)
+    middle = ordered[len(ordered) // 2]
+    return Result(
+        name=middle.name, requests=sum(r.requests for r in rounds), seconds=round(sum(r.seconds for r in rounds), 2),
+        rps=middle.rps, p50_ms=middle.p50_ms, p99_ms=middle.p99_ms, errors=sum(r.errors for r in rounds),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--requests", type=int, default=3000, help="requests per measurement")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients")
     parser.add_argument("--duration-cap", type=float, default=30.0, help="seconds per measurement at most")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating read rounds (median reported)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
 
@@ -249,8 +261,10 @@ def main(argv: list[str] | None = None) -> int:
             "EHRCONNECT_LOG_LEVEL": "WARNING", "EHRCONNECT_LOG_JSON": "true",
         }
         auth = {"Authorization": f"Bearer {key}"}
-        load = {"requests": args.requests, "concurrency": args.concurrency, "cap": args.duration_cap}
-        with _server("ehrconnect.app:create_app_from_env", env) as api_url:
+        per_round = max(1, args.requests // args.rounds)
+        load = {"requests": per_round, "concurrency": args.concurrency, "cap": args.duration_cap / args.rounds}
+        with _server("ehrconnect.app:create_app_from_env", env) as api_url, \
+                _server("api:bare_app", env, app_dir=Path(__file__).parent) as bare_url:
             import httpx
 
             created = httpx.post(f"{api_url}/sessions", headers=auth, json={
@@ -259,26 +273,31 @@ def main(argv: list[str] | None = None) -> int:
             })
             created.raise_for_status()
             session_id = created.json()["id"]
-            platform_read = asyncio.run(
-                _load("platform GET /sessions/{id}", "GET", f"{api_url}/sessions/{session_id}",
-                      headers=auth, body=None, **load)
-            )
+            # Alternate the two servers round by round, so a change in machine load hits both alike.
+            platform_rounds, bare_rounds = [], []
+            for _ in range(args.rounds):
+                platform_rounds.append(asyncio.run(
+                    _load("platform GET /sessions/{id}", "GET", f"{api_url}/sessions/{session_id}",
+                          headers=auth, body=None, **load)
+                ))
+                bare_rounds.append(asyncio.run(
+                    _load("bare GET /sessions/{id}", "GET", f"{bare_url}/sessions/{session_id}",
+                          headers={}, body=None, **load)
+                ))
             platform_write = asyncio.run(
                 _load("platform POST /sessions", "POST", f"{api_url}/sessions", headers=auth,
-                      body={"patient_id": "bench_patient", "return_url": RETURN_URL}, **load)
+                      body={"patient_id": "bench_patient", "return_url": RETURN_URL},
+                      **{**load, "requests": args.requests, "cap": args.duration_cap})
             )
-        with _server("api:bare_app", env, app_dir=Path(__file__).parent) as bare_url:
-            bare_read = asyncio.run(
-                _load("bare GET /sessions/{id}", "GET", f"{bare_url}/sessions/{session_id}",
-                      headers={}, body=None, **load)
-            )
+        platform_read, bare_read = _median(platform_rounds), _median(bare_rounds)
 
     results = [platform_read, bare_read, platform_write]
     ratio = round(platform_read.rps / bare_read.rps, 3) if bare_read.rps else 0.0
     if args.json:
         print(json.dumps({"db": args.db, "results": [asdict(r) for r in results], "read_ratio": ratio}, indent=2))
     else:
-        print(f"database: {args.db}; {args.concurrency} concurrent clients, {args.requests} requests per run")
+        print(f"database: {args.db}; {args.concurrency} concurrent clients, {args.requests} requests per run; "
+              f"reads: median of {args.rounds} alternating rounds")
         print(f"{'run':32} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
         for r in results:
             print(f"{r.name:32} {r.requests:>8} {r.rps:>9} {r.p50_ms:>8} {r.p99_ms:>8} {r.errors:>6}")
