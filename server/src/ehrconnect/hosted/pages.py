@@ -9,6 +9,7 @@ to the redirects that follow a form submission, CSP3 §6.4.1).
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,15 +34,35 @@ _env = Environment(
 )
 
 
-def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of an absolute URL."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+#: A serialized origin (RFC 6454 §6.2) as we emit it into CSP: nothing that could end a directive.
+_ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of an absolute http(s) URL, rebuilt from its parsed parts (never
+    copied from the raw authority), or None when it is not a plain origin."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not host or parts.username is not None:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    origin = f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+    return origin if _ORIGIN.fullmatch(origin) else None
+
+
+def form_origins_of(url: str) -> tuple[str, ...]:
+    """The extra ``form-action`` origins for a page whose form ends in a redirect to ``url``."""
+    origin = origin_of(url)
+    return (origin,) if origin is not None else ()
 
 
 def csp(form_origins: tuple[str, ...] = ()) -> str:
-    """The hosted pages' Content-Security-Policy."""
-    form_action = " ".join(("'self'", *form_origins))
+    """The hosted pages' Content-Security-Policy; origins that are not plain origins are dropped
+    (defence in depth: a return URL stored before validation was strict cannot inject directives)."""
+    form_action = " ".join(("'self'", *(o for o in form_origins if _ORIGIN.fullmatch(o))))
     return (
         "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; "
         f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"

@@ -33,8 +33,8 @@ from ehrconnect.hosted.pages import (
     csrf_ok,
     csrf_token,
     ensure_browser_key,
+    form_origins_of,
     message_page,
-    origin_of,
     render,
     set_browser_cookie,
 )
@@ -229,7 +229,7 @@ async def _picker_page(
             "return_label": cs.return_button_label or "the app",
             "csrf": csrf_token(ctx, "done", cs.id, key),
         },
-        form_origins=(origin_of(cs.return_url),),
+        form_origins=form_origins_of(cs.return_url),
     )
     if new:
         set_browser_cookie(response, ctx, key)
@@ -269,7 +269,7 @@ async def _status_page(
             "return_label": cs.return_button_label or "the app",
             "csrf": csrf_token(ctx, "done", cs.id, key),
         },
-        form_origins=(origin_of(cs.return_url),),
+        form_origins=form_origins_of(cs.return_url),
     )
     if new:
         set_browser_cookie(response, ctx, key)

@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
 
 from ehrconnect.api.schemas import Email, Metadata, PatientId, RequestModel, WireModel
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+#: Printable ASCII except space, quotes, backslash, `;`, `,`, `<`, `>` and backtick: nothing that can
+#: end a header value or a CSP directive, and nothing browsers and Python parse differently.
+_URL_CHARS = r"[!#-&(-+\--:=?-\[\]-_a-~]"
 #: What `check_return_url` accepts, for the OpenAPI document (clients and fuzzers).
-RETURN_URL_PATTERN = r"^(https://[A-Za-z0-9.-]+|http://(localhost|127\.0\.0\.1|\[::1\]))(:[0-9]{1,5})?([/?#]\S*)?$"
+RETURN_URL_PATTERN = (
+    rf"^(https://{_LABEL}(\.{_LABEL})*|http://(localhost|127\.0\.0\.1|\[::1\]))(:{_PORT})?"
+    rf"([/?#]{_URL_CHARS}*)?$"
+)
+_RETURN_URL = re.compile(RETURN_URL_PATTERN)
 
 
 def check_return_url(value: str) -> str:
-    parts = urlsplit(value)
-    if not parts.scheme or not parts.netloc or not parts.hostname:
-        raise ValueError("return_url must be an absolute URL")
-    if parts.scheme == "https":
-        return value
-    if parts.scheme == "http" and parts.hostname in LOCAL_HOSTS:
-        return value
-    raise ValueError("return_url must use https (http is allowed only for localhost and 127.0.0.1)")
+    """Accept only a plain absolute URL whose authority is exactly ``host[:port]``.
+
+    Strict on purpose: the return URL's origin goes into the hosted pages' CSP ``form-action``
+    and the URL into a ``Location`` header, so separators (``;``, ``,``), whitespace, control
+    characters and quotes are refused; backslashes and userinfo are refused because browsers
+    and Python's ``urlsplit`` disagree on the host of ``https://evil.example\\@good.example``
+    (WHATWG URL treats ``\\`` as ``/`` for special schemes, RFC 3986 does not).
+    """
+    if not _RETURN_URL.fullmatch(value):  # fullmatch: `$` alone would allow a trailing newline
+        raise ValueError(
+            "return_url must be an absolute https URL (http only for localhost and 127.0.0.1) with a plain "
+            "host[:port], no credentials, and no spaces, quotes, backslashes, ';' or ','"
+        )
+    return value
 
 
 class SessionCreate(RequestModel):
