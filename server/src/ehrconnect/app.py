@@ -21,6 +21,7 @@ from ehrconnect.auth.ratelimit import RateLimiter
 from ehrconnect.config import Settings
 from ehrconnect.kit.db import Database
 from ehrconnect.logging_setup import configure_logging
+from ehrconnect.smart import create_http_client
 
 HOSTED_STATIC = Path(__file__).parent / "hosted" / "static"
 
@@ -31,7 +32,9 @@ def build_context(settings: Settings) -> AppContext:
         db=Database(settings.resolved_database_url, pool_size=settings.db_pool_size),
         cipher=build_cipher(settings),
         rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
-        http=httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0), follow_redirects=False),
+        # Shared by every patient's EHR calls: pooled, no redirects and never a cookie jar (one
+        # patient's EHR session cookies must not ride along on another patient's requests).
+        http=create_http_client(timeout=httpx.Timeout(20.0, connect=5.0)),
     )
 
 
