@@ -3,9 +3,13 @@ deletion removes stored records."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
 
 import httpx
+import pytest
+from ehrconnect.connections import service as connections_service
 from ehrconnect.kit.time import utcnow
 from ehrconnect.models import Connection, Job, Record, SyncRun
 from ehrconnect.worker.scheduler import tick
@@ -86,3 +90,93 @@ async def test_delete_patient_revokes_and_removes_records(platform: Platform) ->
             data={"grant_type": "refresh_token", "refresh_token": refresh, "client_id": "ehrconnect-sandbox"},
         )
     assert grant.status_code == 400 and grant.json()["error"] == "invalid_grant"
+
+
+class HangingServer:
+    """A TCP server that accepts HTTP requests and never answers: an EHR revocation endpoint
+    that hangs. ``hit`` is set when the first request arrives."""
+
+    def __init__(self) -> None:
+        self.hit = asyncio.Event()
+        self.requests = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        await reader.readuntil(b"\r\n\r\n")
+        self.requests += 1
+        self.hit.set()
+        await reader.read()  # until the client gives up
+
+    async def __aenter__(self) -> str:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/revoke"
+
+    async def __aexit__(self, *exc: object) -> None:
+        for writer in self._writers:
+            writer.close()
+        assert self._server is not None
+        self._server.close()
+
+
+async def _write_while_revoking(platform: Platform, hanging: HangingServer, connection_id: str) -> None:
+    """While the revocation hangs: a write to the same connection row and an API write both
+    complete (no transaction or lock is held across the EHR call)."""
+    await asyncio.wait_for(hanging.hit.wait(), 5)
+
+    async def touch() -> None:
+        async with platform.ctx.db.session() as session:
+            await session.execute(
+                update(Connection).where(Connection.id == connection_id).values(updated_at=utcnow())
+            )
+
+    await asyncio.wait_for(touch(), 1.0)
+    created = await asyncio.wait_for(platform.api.post("/patients", json={"patient_id": "other"}), 1.0)
+    assert created.status_code == 200
+
+
+async def test_disconnect_does_not_hold_the_database_during_revocation(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connections_service, "REVOCATION_TIMEOUT", httpx.Timeout(2.0))
+    connected = await platform.connect(ALBERTO, patient_id="alberto")
+    hanging = HangingServer()
+    async with hanging as revoke_url:
+        async with platform.ctx.db.session() as session:
+            await session.execute(update(Connection).values(revocation_endpoint=revoke_url))
+        deleting = asyncio.create_task(
+            platform.api.delete(f"/patients/alberto/connections/{connected.connection_id}")
+        )
+        await _write_while_revoking(platform, hanging, connected.connection_id)
+        assert not deleting.done()  # the revocation is still in progress
+        response = await asyncio.wait_for(deleting, 10)
+    assert response.status_code == 200
+    assert response.json() == {"id": connected.connection_id, "resource_type": "connection", "disconnected": True}
+    async with platform.ctx.db.session() as session:
+        row = await session.get(Connection, connected.connection_id)
+        assert row is not None and row.status == "disconnected"
+        assert row.access_token_encrypted is None and row.refresh_token_encrypted is None
+
+
+async def test_delete_patient_revocation_is_bounded_and_outside_the_transaction(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connections_service, "REVOCATION_DEADLINE_SECONDS", 2.0, raising=False)
+    connected = await platform.connect(ALBERTO, patient_id="alberto")
+    hanging = HangingServer()
+    async with hanging as revoke_url:
+        async with platform.ctx.db.session() as session:
+            await session.execute(update(Connection).values(revocation_endpoint=revoke_url))
+        started = time.monotonic()
+        deleting = asyncio.create_task(platform.api.delete("/patients/alberto"))
+        await _write_while_revoking(platform, hanging, connected.connection_id)
+        assert not deleting.done()
+        response = await asyncio.wait_for(deleting, 10)
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200 and response.json() == {
+        "id": "alberto", "resource_type": "patient", "deleted": True
+    }
+    assert elapsed < 4.0  # the deadline cut the 5-second-per-call revocation short
+    assert (await platform.api.get("/patients/alberto")).status_code == 404

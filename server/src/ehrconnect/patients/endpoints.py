@@ -100,7 +100,8 @@ async def delete_patient(request: Request, auth: Auth, id: str) -> PatientDelete
     ctx = get_context(request)
     async with ctx.db.session() as session:
         patient = await patients.require(session, auth, id)
-        await connections.delete_patient(session, ctx, patient)
+        revocations = await connections.delete_patient(session, ctx, patient)
+    await connections.revoke_pending(ctx, revocations)  # after commit: no lock held on the EHR call
     return PatientDeleted(id=id)
 
 
@@ -135,5 +136,6 @@ async def disconnect(request: Request, auth: Auth, id: str, conn_id: str) -> Con
     ctx = get_context(request)
     async with ctx.db.session() as session:
         patient = await patients.require(session, auth, id)
-        await connections.disconnect(session, ctx, patient, conn_id)
+        revocations = await connections.disconnect(session, ctx, patient, conn_id)
+    await connections.revoke_pending(ctx, revocations)  # after commit: no lock held on the EHR call
     return ConnectionDisconnected(id=conn_id)
