@@ -11,6 +11,7 @@ from ehrconnect.kit.ids import new_id
 from ehrconnect.kit.time import iso, utcnow
 from ehrconnect.models import Connection, FhirSource, Patient
 from ehrconnect.records.repository import RecordOwner, mark_deleted, upsert_resources
+from ehrconnect.records.service import with_patient_identifier
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -172,3 +173,43 @@ async def test_empty_record_list(app: FastAPI, api: httpx.AsyncClient) -> None:
         "resource_type": "list", "patient_id": "p1", "data": [], "has_more": False,
         "next_cursor": None, "previous_cursor": None,
     }
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [None, 42, "x", {"system": "urn:x", "value": "1"}, [], [{"system": "urn:x", "value": "1"}, 7]],
+    ids=["null", "number", "string", "object", "empty", "list"],
+)
+def test_patient_identifier_tolerates_any_source_value(sent: Any) -> None:
+    served = with_patient_identifier({"resourceType": "Patient", "id": "f", "identifier": sent}, "p1")
+    ours = [
+        {"system": "urn:ehrconnect:patient-id", "value": "p1"},
+        {"system": "urn:medblocks:patient-id", "value": "p1"},
+    ]
+    kept = sent if isinstance(sent, list) else []
+    assert served["identifier"] == kept + ours
+    assert with_patient_identifier({"resourceType": "Patient"}, "p1")["identifier"] == ours
+
+
+def test_patient_identifier_replaces_both_systems() -> None:
+    sent = [
+        {"system": "urn:medblocks:patient-id", "value": "forged"},
+        {"system": "urn:ehrconnect:patient-id", "value": "forged"},
+        {"system": "urn:x", "value": "1"},
+    ]
+    served = with_patient_identifier({"resourceType": "Patient", "identifier": sent}, "p1")
+    assert served["identifier"] == [
+        {"system": "urn:x", "value": "1"},
+        {"system": "urn:ehrconnect:patient-id", "value": "p1"},
+        {"system": "urn:medblocks:patient-id", "value": "p1"},
+    ]
+
+
+async def test_patient_with_null_identifier_is_served(app: FastAPI, api: httpx.AsyncClient) -> None:
+    owner = await seed(app, api)
+    await store(app, owner, [{"resourceType": "Patient", "id": "fhir-1", "identifier": None}])
+    body = await page(api)
+    assert body["data"][0]["resource"]["identifier"] == [
+        {"system": "urn:ehrconnect:patient-id", "value": "p1"},
+        {"system": "urn:medblocks:patient-id", "value": "p1"},
+    ]

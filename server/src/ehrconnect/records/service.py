@@ -22,6 +22,9 @@ from ehrconnect.worker.queue import enqueue_sync
 
 #: The identifier every served FHIR Patient carries, naming the app's own patient id.
 PATIENT_ID_SYSTEM = "urn:ehrconnect:patient-id"
+#: The same identifier under the Medblocks Platform's system, so apps written against it work unchanged.
+MEDBLOCKS_PATIENT_ID_SYSTEM = "urn:medblocks:patient-id"
+PATIENT_ID_SYSTEMS = (PATIENT_ID_SYSTEM, MEDBLOCKS_PATIENT_ID_SYSTEM)
 _TYPE = re.compile(r"^[A-Z][A-Za-z]{0,63}$")
 MAX_TYPES = 50
 
@@ -60,11 +63,18 @@ def parse_since(value: str | None) -> datetime | None:
 
 
 def with_patient_identifier(resource: dict[str, Any], patient_id: str) -> dict[str, Any]:
-    """A copy of a FHIR Patient with our identifier added (stored data stays as the source sent it)."""
+    """A copy of a FHIR Patient carrying the app's patient id under both identifier systems
+    (:data:`PATIENT_ID_SYSTEMS`); stored data stays as the source sent it.
+
+    Identifiers of those systems sent by the source are replaced. ``identifier`` is a list in FHIR
+    (0..*); anything else a source sends there (null, a number, an object) is dropped, not served.
+    """
+    sent = resource.get("identifier")
     identifiers = [
-        i for i in resource.get("identifier", []) if not (isinstance(i, dict) and i.get("system") == PATIENT_ID_SYSTEM)
+        i for i in (sent if isinstance(sent, list) else [])
+        if not (isinstance(i, dict) and i.get("system") in PATIENT_ID_SYSTEMS)
     ]
-    identifiers.append({"system": PATIENT_ID_SYSTEM, "value": patient_id})
+    identifiers.extend({"system": system, "value": patient_id} for system in PATIENT_ID_SYSTEMS)
     return {**resource, "identifier": identifiers}
 
 
