@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, Response
 
 from ehrconnect.api.context import AppContext
 from ehrconnect.api.handlers import request_id_of
+from ehrconnect.api.security import DEFAULT_CSP
 from ehrconnect.kit.crypto import constant_time_equal
 
 #: Binds launches (the OAuth `state`) and CSRF tokens to one browser. HttpOnly, SameSite=Lax:
@@ -62,10 +63,13 @@ def form_origins_of(url: str) -> tuple[str, ...]:
 def csp(form_origins: tuple[str, ...] = ()) -> str:
     """The hosted pages' Content-Security-Policy; origins that are not plain origins are dropped
     (defence in depth: a return URL stored before validation was strict cannot inject directives)."""
-    form_action = " ".join(("'self'", *(o for o in form_origins if _ORIGIN.fullmatch(o))))
-    return (
-        "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; "
-        f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    extra = [o for o in form_origins if _ORIGIN.fullmatch(o)]
+    if not extra:
+        return DEFAULT_CSP
+    # The platform-wide policy with only form-action widened (one definition of the policy).
+    return "; ".join(
+        " ".join((d, *extra)) if d.startswith("form-action ") else d
+        for d in (part.strip() for part in DEFAULT_CSP.split(";"))
     )
 
 

@@ -137,12 +137,9 @@ async def session_page(request: Request, token: str) -> Response:
             key, new_cookie = ensure_browser_key(request)
             attempt = await _try_launch(session, ctx, cs, source, key)
         else:
-            has_attempts = (
-                await session.execute(select(Connection.id).where(Connection.session_id == cs.id).limit(1))
-            ).first() is not None
-            if has_attempts:
+            if await _has_attempts(session, cs):
                 return await _status_page(request, ctx, session, cs, token)
-            return await _picker_page(request, ctx, session, cs, token, q="", after=None)
+            return await _picker_page(request, ctx, session, cs, token, q="", after=None, has_attempts=False)
     return await _finish_launch(request, ctx, token, key, new_cookie, attempt)
 
 
@@ -207,25 +204,23 @@ async def _search(
     return cards, more
 
 
-async def _picker_page(
-    request: Request, ctx: AppContext, session: AsyncSession, cs: ConnectSession, token: str,
-    *, q: str, after: str | None,
+async def _has_attempts(session: AsyncSession, cs: ConnectSession) -> bool:
+    """Whether any launch was attempted in this session (any status)."""
+    found = await session.execute(select(Connection.id).where(Connection.session_id == cs.id).limit(1))
+    return found.first() is not None
+
+
+def _session_page(
+    request: Request, ctx: AppContext, cs: ConnectSession, template: str, context: dict[str, object]
 ) -> Response:
-    cards, more = await _search(session, ctx, cs, token, q, after)
-    has_attempts = (
-        await session.execute(select(Connection.id).where(Connection.session_id == cs.id).limit(1))
-    ).first() is not None
+    """Render a page whose Done form returns to the app: CSRF token bound to the browser cookie
+    (set here when new) and the return origin allowed in ``form-action``."""
     key, new = ensure_browser_key(request)
     response = render(
         request,
-        "picker.html",
+        template,
         {
-            "title": "Connect your health records",
-            "base": _base(ctx, token),
-            "q": q,
-            "cards": cards,
-            "more_href": more,
-            "has_attempts": has_attempts,
+            **context,
             "return_label": cs.return_button_label or "the app",
             "csrf": csrf_token(ctx, "done", cs.id, key),
         },
@@ -234,6 +229,24 @@ async def _picker_page(
     if new:
         set_browser_cookie(response, ctx, key)
     return response
+
+
+async def _picker_page(
+    request: Request, ctx: AppContext, session: AsyncSession, cs: ConnectSession, token: str,
+    *, q: str, after: str | None, has_attempts: bool | None = None,
+) -> Response:
+    """The picker; ``has_attempts`` when the caller already knows it (saves a query)."""
+    cards, more = await _search(session, ctx, cs, token, q, after)
+    if has_attempts is None:
+        has_attempts = await _has_attempts(session, cs)
+    return _session_page(request, ctx, cs, "picker.html", {
+        "title": "Connect your health records",
+        "base": _base(ctx, token),
+        "q": q,
+        "cards": cards,
+        "more_href": more,
+        "has_attempts": has_attempts,
+    })
 
 
 async def _status_page(
@@ -257,23 +270,12 @@ async def _status_page(
         if current is None or current.status != "active" or attempt.status == "active":
             latest[attempt.source_id] = attempt
     views = [attempt_view(c, sources.get(c.source_id), f"{base}/connect/{c.source_id}") for c in latest.values()]
-    key, new = ensure_browser_key(request)
-    response = render(
-        request,
-        "status.html",
-        {
-            "title": "Your connected health records",
-            "base": base,
-            "attempts": views,
-            "any_connected": any(v.ok for v in views),
-            "return_label": cs.return_button_label or "the app",
-            "csrf": csrf_token(ctx, "done", cs.id, key),
-        },
-        form_origins=form_origins_of(cs.return_url),
-    )
-    if new:
-        set_browser_cookie(response, ctx, key)
-    return response
+    return _session_page(request, ctx, cs, "status.html", {
+        "title": "Your connected health records",
+        "base": base,
+        "attempts": views,
+        "any_connected": any(v.ok for v in views),
+    })
 
 
 # --- launching ---------------------------------------------------------------------------------
