@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -179,28 +180,39 @@ async def record_failure(
 ) -> Connection:
     """A failed attempt (no tokens). Direct Mode: the flow is over, the session is complete."""
     now = utcnow()
-    row = Connection(
-        id=new_id("connection"),
-        organization_id=cs.organization_id,
-        environment=cs.environment,
-        patient_pk=cs.patient_pk,
-        session_id=cs.id,
-        source_id=source.id,
-        fhir_base_url=source.fhir_base_url,
-        status="failed",
-        scopes=[],
-        failure_code=code,
-        failure_at=now,
-        failure_detail=(detail or "")[:500] or None,
-        oauth_client_id=oauth_client_id,
-        created_at=now,
-        updated_at=now,
+    row = _new_connection(
+        cs, source, status="failed", oauth_client_id=oauth_client_id, now=now,
+        scopes=[], failure_code=code, failure_at=now, failure_detail=(detail or "")[:500] or None,
     )
     session.add(row)
     if cs.mode == "direct":
         complete_session(cs)
     await session.flush()
     return row
+
+
+def _new_connection(
+    cs: ConnectSession, source: FhirSource, *, status: str, oauth_client_id: str | None, now: datetime,
+    fhir_base_url: str | None = None, **fields: Any,
+) -> Connection:
+    """One attempt row (active or failed): tenant, patient, session and source from the session.
+
+    ``fhir_base_url``: the base the tokens were obtained for, when it may differ from the
+    source's current spelling (default: the source's)."""
+    return Connection(
+        id=new_id("connection"),
+        organization_id=cs.organization_id,
+        environment=cs.environment,
+        patient_pk=cs.patient_pk,
+        session_id=cs.id,
+        source_id=source.id,
+        fhir_base_url=fhir_base_url or source.fhir_base_url,
+        status=status,
+        oauth_client_id=oauth_client_id,
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
 
 
 def complete_session(cs: ConnectSession) -> None:
@@ -351,17 +363,9 @@ async def _exchange_and_record(
                 session, cs, source, code, detail=detail, oauth_client_id=client.registration_id if client else None
             )
             return CallbackResult("failed", session=cs, connection=conn, failure_code=code)
-        now = utcnow()
-        conn = Connection(
-            id=new_id("connection"),
-            organization_id=cs.organization_id,
-            environment=cs.environment,
-            patient_pk=cs.patient_pk,
-            session_id=cs.id,
-            source_id=source.id,
-            fhir_base_url=fhir_base_url,
-            status="active",
-            scopes=list(tokens.scopes),
+        conn = _new_connection(
+            cs, source, status="active", oauth_client_id=client.registration_id, now=utcnow(),
+            fhir_base_url=fhir_base_url, scopes=list(tokens.scopes),
             fhir_patient_id=tokens.patient,
             access_token_encrypted=ctx.cipher.encrypt(tokens.access_token.get_secret_value()),
             refresh_token_encrypted=(
@@ -370,10 +374,7 @@ async def _exchange_and_record(
             token_expires_at=tokens.expires_at,
             token_endpoint=config.token_endpoint,
             revocation_endpoint=config.revocation_endpoint,
-            oauth_client_id=client.registration_id,
             sync_status="pending",
-            created_at=now,
-            updated_at=now,
         )
         session.add(conn)
         if cs.mode == "direct":
