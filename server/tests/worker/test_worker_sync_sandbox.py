@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from ehrconnect.kit.time import utcnow
 from ehrconnect.models import Connection, Job, Record, SyncRun
-from ehrconnect.records.service import PATIENT_ID_SYSTEM
+from ehrconnect.records.service import PATIENT_ID_SYSTEMS
 from ehrconnect.sandbox_ehr.data import get_dataset
 from ehrconnect.worker import fetch
 from ehrconnect.worker.scheduler import tick
@@ -54,9 +54,9 @@ def by_type(items: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]
 def without_our_identifier(resource: dict[str, Any]) -> dict[str, Any]:
     if resource["resourceType"] != "Patient":
         return resource
-    ours = [i for i in resource["identifier"] if i.get("system") == PATIENT_ID_SYSTEM]
-    assert ours and ours[0]["value"]
-    rest = [i for i in resource["identifier"] if i.get("system") != PATIENT_ID_SYSTEM]
+    ours = [i for i in resource["identifier"] if i.get("system") in PATIENT_ID_SYSTEMS]
+    assert [i["system"] for i in ours] == list(PATIENT_ID_SYSTEMS) and ours[0]["value"] == ours[1]["value"]
+    rest = [i for i in resource["identifier"] if i.get("system") not in PATIENT_ID_SYSTEMS]
     copy = {**resource, "identifier": rest}
     if not rest:
         del copy["identifier"]
