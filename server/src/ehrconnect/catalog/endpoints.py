@@ -41,7 +41,7 @@ async def list_sources(
     type: Annotated[str | None, Query(max_length=64, description="Vendor filter, e.g. `epic`.")] = None,
 ) -> ListResponse[FhirSourceOut]:
     ctx = get_context(request)
-    async with ctx.db.session() as session:
+    async with ctx.db.read_session() as session:
         try:
             page = await search_sources(
                 session, environment=auth.environment, q=q, type_=type, limit=limit, starting_after=starting_after
@@ -64,7 +64,7 @@ async def list_sources(
 )
 async def get_source_route(request: Request, auth: Auth, id: str) -> FhirSourceOut:
     ctx = get_context(request)
-    async with ctx.db.session() as session:
+    async with ctx.db.read_session() as session:
         source = await get_source(session, auth.environment, id)
     if source is None:
         raise not_found("FHIR source", "id")

@@ -46,6 +46,10 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+#: Execution option marking a transaction that never writes (see `Database.read_session`).
+READ_ONLY_OPTION = "ehrconnect_read_only"
+
+
 def make_engine(url: str, *, pool_size: int = 10, for_migrations: bool = False) -> AsyncEngine:
     """An async engine tuned per backend.
 
@@ -75,7 +79,10 @@ def make_engine(url: str, *, pool_size: int = 10, for_migrations: bool = False) 
         def _sqlite_begin(connection: Any) -> None:
             # IMMEDIATE takes the write lock up front: a deferred transaction that reads and
             # then writes can fail with "database is locked" without waiting (lock upgrade).
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # Sessions that only read (Database.read_session) begin deferred, so in WAL mode
+            # they run alongside the writer instead of queueing behind it.
+            read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     if for_migrations:
@@ -96,6 +103,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -105,6 +115,13 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on error."""
         async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only. On SQLite it does not take the write lock, so it must not
+        write (a write would need a lock upgrade that can fail without waiting)."""
+        async with self.read_sessionmaker() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:

@@ -61,7 +61,7 @@ async def list_patients(
     email: Annotated[str | None, Query(max_length=320)] = None,
 ) -> ListResponse[PatientOut]:
     ctx = get_context(request)
-    async with ctx.db.session() as session:
+    async with ctx.db.read_session() as session:
         page = await repository.list_page(
             session, auth, limit=limit, before_pk=cursor_key(starting_after),
             patient_id=patient_id, email=email,
@@ -76,7 +76,7 @@ async def list_patients(
 @router.get("/patients/{id}", response_model=PatientDetailOut, summary="Retrieve a patient")
 async def get_patient(request: Request, auth: Auth, id: str) -> PatientDetailOut:
     ctx = get_context(request)
-    async with ctx.db.session() as session:
+    async with ctx.db.read_session() as session:
         patient = await patients.require(session, auth, id)
         rows = await connections_repo.for_patient(session, patient.pk)
         return PatientDetailOut(
