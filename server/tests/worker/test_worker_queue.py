@@ -163,3 +163,38 @@ async def test_stopping_a_worker_hands_its_job_back(db_url: str, tmp_path: Path)
     finally:
         await ctx.http.aclose()
         await ctx.db.dispose()
+
+
+async def test_concurrent_enqueues_of_one_key_share_one_job(db_url: str, tmp_path: Path) -> None:
+    """Two transactions enqueue the same sync at once (two `POST …/sync`, or one racing the
+    scheduler): neither raises, both get the one job. On PostgreSQL the second INSERT waits on
+    the unique index until the first commits."""
+    ctx = build_context(platform_settings(db_url, tmp_path, "http://unused.test"))
+    try:
+        async with ctx.db.session() as first:
+            job_a = await queue.enqueue_sync(first, "conn_race")
+            first_id = job_a.id
+
+            async def second() -> str:
+                async with ctx.db.session() as session:
+                    return (await queue.enqueue_sync(session, "conn_race")).id
+
+            racing = asyncio.create_task(second())
+            await asyncio.sleep(0.5)  # the second transaction is now waiting on the first
+            assert not racing.done()
+        assert await asyncio.wait_for(racing, 10) == first_id
+
+        async def one() -> str:
+            async with ctx.db.session() as session:
+                return (await queue.enqueue_sync(session, "conn_many")).id
+
+        ids = await asyncio.gather(*(one() for _ in range(8)))
+        async with ctx.db.session() as session:
+            keys = Counter(
+                (await session.execute(select(Job.dedupe_key).where(Job.status == "queued"))).scalars()
+            )
+    finally:
+        await ctx.http.aclose()
+        await ctx.db.dispose()
+    assert len(set(ids)) == 1
+    assert keys == {queue.sync_dedupe_key("conn_race"): 1, queue.sync_dedupe_key("conn_many"): 1}

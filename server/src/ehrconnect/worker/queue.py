@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehrconnect.kit.ids import new_id
@@ -22,6 +24,11 @@ def sync_dedupe_key(connection_id: str) -> str:
     return f"sync:{connection_id}"
 
 
+#: Statuses covered by the partial unique index ``uq_jobs_active_dedupe_key``.
+ACTIVE_STATUSES = ("queued", "running")
+_ACTIVE_PREDICATE = "status IN ('queued', 'running')"  # the index's WHERE, verbatim for ON CONFLICT
+
+
 async def enqueue(
     session: AsyncSession,
     kind: str,
@@ -32,27 +39,48 @@ async def enqueue(
     max_attempts: int = 8,
 ) -> Job:
     """Add a job in the caller's transaction. With `dedupe_key`, an already queued or running
-    job with that key is returned instead of adding a second one."""
-    if dedupe_key is not None:
-        existing = (
-            await session.execute(
-                select(Job).where(Job.dedupe_key == dedupe_key, Job.status.in_(("queued", "running")))
-            )
-        ).scalar_one_or_none()
+    job with that key is returned instead of adding a second one.
+
+    Safe under concurrency: the insert is ``INSERT … ON CONFLICT DO NOTHING`` against the partial
+    unique index, so two transactions enqueueing the same key at once never raise; the loser
+    (PostgreSQL waits for the winner to commit) gets the winner's job.
+    """
+    values: dict[str, Any] = {
+        "id": new_id("job"), "kind": kind, "payload": payload, "dedupe_key": dedupe_key,
+        "status": "queued", "run_at": run_at or utcnow(), "max_attempts": max_attempts,
+    }
+    if dedupe_key is None:
+        job = Job(**values)
+        session.add(job)
+        await session.flush()
+        return job
+    for _ in range(3):
+        existing = await _active_with_key(session, dedupe_key)
         if existing is not None:
             return existing
-    job = Job(
-        id=new_id("job"),
-        kind=kind,
-        payload=payload,
-        dedupe_key=dedupe_key,
-        status="queued",
-        run_at=run_at or utcnow(),
-        max_attempts=max_attempts,
-    )
-    session.add(job)
-    await session.flush()
-    return job
+        insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        await session.execute(
+            insert(Job).values(**values).on_conflict_do_nothing(
+                index_elements=[Job.dedupe_key], index_where=text(_ACTIVE_PREDICATE)
+            )
+        )
+        # Inserted, or a concurrent transaction's job won the key: either way it is there now,
+        # unless that job finished in between (then try again).
+    existing = await _active_with_key(session, dedupe_key)
+    if existing is None:
+        raise RuntimeError(f"could not enqueue a job with dedupe key {dedupe_key!r}")
+    return existing
+
+
+async def _active_with_key(session: AsyncSession, dedupe_key: str) -> Job | None:
+    found: Job | None = (
+        await session.execute(
+            select(Job)
+            .where(Job.dedupe_key == dedupe_key, Job.status.in_(ACTIVE_STATUSES))
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+    return found
 
 
 async def enqueue_sync(session: AsyncSession, connection_id: str, *, run_at: datetime | None = None) -> Job:

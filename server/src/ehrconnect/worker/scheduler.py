@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 
 from ehrconnect.api.context import AppContext
 from ehrconnect.connections.service import destroy_tokens
@@ -84,11 +83,7 @@ async def enqueue_due_syncs(ctx: AppContext, now: datetime) -> int:
                 ).scalars()
             )
             for conn in due:
-                try:
-                    async with session.begin_nested():
-                        await enqueue_sync(session, conn.id)
-                except IntegrityError:
-                    pass  # another scheduler queued it at the same moment: one job is enough
+                await enqueue_sync(session, conn.id)  # race-safe: a concurrent one is reused
                 # Cleared until the run finishes and sets the next time.
                 conn.next_sync_at = None
                 enqueued += 1
