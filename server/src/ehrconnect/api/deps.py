@@ -36,6 +36,24 @@ async def authenticate(
     ] = None,
 ) -> AuthContext:
     ctx = get_context(request)
+    key = await resolve_api_key(ctx, authorization)
+    wait = ctx.rate_limiter.check(key.id)
+    if wait is not None:
+        raise APIError(
+            "throttled", "Too many requests for this API key; slow down.", headers={"Retry-After": str(wait)}
+        )
+    api_version = resolve_version(version, key.api_version)
+    request.scope.setdefault("state", {})["api_version"] = api_version
+    return AuthContext(key.organization_id, key.environment, key.id, api_version)
+
+
+async def resolve_api_key(ctx: AppContext, authorization: str | None) -> CachedKey:
+    """The live key an `Authorization: Bearer <key>` header names, or the 401 `APIError` to answer.
+
+    The one authentication rule set, shared by the route dependency and the idempotency
+    middleware: missing header -> `missing_api_key`; malformed, unknown or revoked ->
+    `invalid_api_key`; past `expires_at` -> `expired_api_key`. No rate limiting here.
+    """
     if not authorization:
         raise APIError("missing_api_key", "Send your API key as `Authorization: Bearer <key>`.")
     scheme, _, token = authorization.partition(" ")
@@ -47,14 +65,7 @@ async def authenticate(
         raise APIError("invalid_api_key", "The API key is invalid or has been revoked.")
     if key.expires_at is not None and key.expires_at <= utcnow():
         raise APIError("expired_api_key", "The API key has expired; create a new one.")
-    wait = ctx.rate_limiter.check(key.id)
-    if wait is not None:
-        raise APIError(
-            "throttled", "Too many requests for this API key; slow down.", headers={"Retry-After": str(wait)}
-        )
-    api_version = resolve_version(version, key.api_version)
-    request.scope.setdefault("state", {})["api_version"] = api_version
-    return AuthContext(key.organization_id, key.environment, key.id, api_version)
+    return key
 
 
 async def _lookup(ctx: AppContext, key_hash: str) -> CachedKey | None:
