@@ -216,3 +216,35 @@ def test_cli_vendor_secret_needs_token_host() -> None:
     listed = json.loads(CliRunner().invoke(cli, ["clients", "list", "--env", "live", "--json"]).stdout)
     epic = next(item for item in listed if item["vendor_type"] == "epic")
     assert epic["token_hosts"] == ["fhir.epic.com", ".epic.com"] and epic["has_secret"] is True
+
+
+async def test_refresh_never_sends_secret_to_foreign_host(
+    app: FastAPI, api: httpx.AsyncClient, mock_ehr: MockEhr
+) -> None:
+    from datetime import timedelta
+
+    from ehrconnect.worker.tokens import TokenManager, TokenUnavailable
+
+    ctx = app.state.ctx
+    source = await _epic_source(app)
+    entry = OAuthClientSetting(vendor_type="epic", client_id="vendor-app", client_secret=SecretStr("vendor-secret"),
+                               token_hosts=["ehr.test"])
+    ctx.settings.oauth_clients = [entry]
+    sess = await _direct_session(api, source.id)
+    location = (await api.get(_path(sess["url"]))).headers["location"]
+    await api.get(f"/oauth/callback?code=c0de&state={_q(location)['state']}")
+    async with ctx.db.session() as session:
+        conn = (await session.execute(select(Connection).where(Connection.source_id == source.id))).scalar_one()
+        assert conn.status == "active"
+        conn.token_expires_at = utcnow() - timedelta(minutes=1)
+    assert mock_ehr.token_calls() == 1
+    entry.token_hosts = ["fhir.epic.com"]  # the registration no longer covers the advertised endpoint
+    with pytest.raises(TokenUnavailable):
+        await TokenManager(ctx, conn.id).access_token()
+    assert mock_ehr.token_calls() == 1  # nothing was sent
+    async with ctx.db.session() as session:
+        again = await session.get(Connection, conn.id)
+        assert again is not None and again.status == "active"  # transient, the grant is not broken
+    entry.token_hosts = ["ehr.test"]
+    assert (await TokenManager(ctx, conn.id).access_token()).get_secret_value() == "AT-plaintext-secret"
+    assert mock_ehr.token_calls() == 2
