@@ -213,3 +213,10 @@ async def test_patient_with_null_identifier_is_served(app: FastAPI, api: httpx.A
         {"system": "urn:ehrconnect:patient-id", "value": "p1"},
         {"system": "urn:medblocks:patient-id", "value": "p1"},
     ]
+
+
+@pytest.mark.parametrize("meta", ["x", 5, [], None, {"lastUpdated": 7}], ids=["str", "int", "list", "null", "bad"])
+async def test_malformed_meta_is_stored_without_crashing(app: FastAPI, api: httpx.AsyncClient, meta: Any) -> None:
+    owner = await seed(app, api)
+    await store(app, owner, [observation(1, meta=meta), "not a resource"])  # type: ignore[list-item]
+    assert ids(await page(api)) == ["obs-1"]

@@ -102,6 +102,8 @@ async def upsert_resources(
     stats = UpsertStats()
     latest: dict[tuple[str, str], Resource] = {}
     for resource in resources:
+        if not isinstance(resource, dict):
+            continue
         rtype, rid = resource.get("resourceType"), resource.get("id")
         if isinstance(rtype, str) and isinstance(rid, str) and rtype and rid:
             latest[(rtype, rid)] = resource
@@ -116,7 +118,8 @@ async def upsert_resources(
     unchanged: dict[str, list[str]] = defaultdict(list)
     for key, resource in latest.items():
         digest = content_hash(resource)
-        last_updated = parse_instant((resource.get("meta") or {}).get("lastUpdated"))
+        meta = resource.get("meta")  # a source may send anything here: only an object has lastUpdated
+        last_updated = parse_instant(meta.get("lastUpdated") if isinstance(meta, dict) else None)
         found = existing.get(key)
         if found is None:
             new_rows.append(

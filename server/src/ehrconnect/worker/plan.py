@@ -12,6 +12,7 @@ they are read one by one when compartment resources reference them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -117,8 +118,20 @@ def build_plan(
     return steps
 
 
+#: FHIR R4 ``id`` datatype (https://hl7.org/fhir/R4/datatypes.html#id).
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def valid_fhir_id(value: str) -> bool:
+    """A FHIR logical id that is also safe as one URL path segment (``.``/``..`` are not)."""
+    return FHIR_ID.fullmatch(value) is not None and value not in (".", "..")
+
+
 def shared_references(resource: dict[str, Any], readable: frozenset[str]) -> set[tuple[str, str]]:
-    """Relative references (``Type/id``) in `resource` to readable types outside the compartment."""
+    """Relative references (``Type/id``) in `resource` to readable types outside the compartment.
+
+    Ids that are not valid FHIR ids are ignored: they would name another URL (``..``), not a
+    resource."""
     found: set[tuple[str, str]] = set()
     stack: list[Any] = [resource]
     while stack:
@@ -127,7 +140,10 @@ def shared_references(resource: dict[str, Any], readable: frozenset[str]) -> set
             ref = node.get("reference")
             if isinstance(ref, str) and ref.count("/") == 1 and not ref.startswith(("#", "urn:")):
                 rtype, _, rid = ref.partition("/")
-                if rtype in readable and rtype not in PATIENT_COMPARTMENT and rtype != "Patient" and rid:
+                if (
+                    rtype in readable and rtype not in PATIENT_COMPARTMENT and rtype != "Patient"
+                    and valid_fhir_id(rid)
+                ):
                     found.add((rtype, rid))
             stack.extend(v for v in node.values() if isinstance(v, dict | list))
         elif isinstance(node, list):

@@ -40,7 +40,7 @@ from ehrconnect.smart import (
     Unauthorized,
 )
 from ehrconnect.worker import fetch
-from ehrconnect.worker.plan import Step, build_plan, shared_references
+from ehrconnect.worker.plan import Step, build_plan, shared_references, valid_fhir_id
 from ehrconnect.worker.runner import JobContext, LeaseLost, PermanentFailure, RetryLater
 from ehrconnect.worker.tokens import EXPIRED_CODE, ConnectionInactive, TokenManager, TokenUnavailable
 
@@ -236,17 +236,24 @@ class SyncEngine:
             pending = [key for key in pending if key not in have]
         batch: list[dict[str, Any]] = []
         for rtype, rid in pending:
+            # One bad reference (e.g. from a checkpoint written before ids were validated) is
+            # reported and skipped; it must not end the step, which would skip the deletion sweep.
+            if not valid_fhir_id(rid):
+                state.failed_types.add(rtype)
+                state.errors.append({"resource_type": rtype, "code": "invalid_reference",
+                                     "message": "a reference with an invalid FHIR id was skipped"})
+                continue
             try:
                 resource = await fetch.get_with_retries(self.fhir, self.limiter, f"{rtype}/{rid}")
             except ResourceNotFound:
                 continue  # a dangling reference: nothing to store
-            except FhirError as exc:
+            except (FhirError, OriginViolation) as exc:
                 if isinstance(exc, Unauthorized):
                     raise
                 state.failed_types.add(rtype)
                 state.errors.append({"resource_type": rtype, "code": _error_code(exc), "message": exc.message})
                 continue
-            if resource.get("resourceType") == rtype:
+            if isinstance(resource, dict) and resource.get("resourceType") == rtype:
                 batch.append(resource)
             if len(batch) >= 100:
                 await self._checkpoint(batch)
