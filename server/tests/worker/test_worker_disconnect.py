@@ -14,7 +14,7 @@ from ehrconnect.kit.time import utcnow
 from ehrconnect.models import Connection, Job, Record, SyncRun
 from ehrconnect.worker.scheduler import tick
 from sqlalchemy import func, select, update
-from worker_support import ALBERTO, Platform
+from worker_support import ALBERTO, HangingServer, Platform
 
 
 async def fhir_status(base: str, token: str, patient: str) -> int:
@@ -90,35 +90,6 @@ async def test_delete_patient_revokes_and_removes_records(platform: Platform) ->
             data={"grant_type": "refresh_token", "refresh_token": refresh, "client_id": "ehrconnect-sandbox"},
         )
     assert grant.status_code == 400 and grant.json()["error"] == "invalid_grant"
-
-
-class HangingServer:
-    """A TCP server that accepts HTTP requests and never answers: an EHR revocation endpoint
-    that hangs. ``hit`` is set when the first request arrives."""
-
-    def __init__(self) -> None:
-        self.hit = asyncio.Event()
-        self.requests = 0
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.append(writer)
-        await reader.readuntil(b"\r\n\r\n")
-        self.requests += 1
-        self.hit.set()
-        await reader.read()  # until the client gives up
-
-    async def __aenter__(self) -> str:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/revoke"
-
-    async def __aexit__(self, *exc: object) -> None:
-        for writer in self._writers:
-            writer.close()
-        assert self._server is not None
-        self._server.close()
 
 
 async def _write_while_revoking(platform: Platform, hanging: HangingServer, connection_id: str) -> None:

@@ -81,3 +81,32 @@ async def make_platform(settings: Settings, sandbox_root: str) -> Platform:
         headers={"Authorization": f"Bearer {key.secret}"},
     )
     return Platform(ctx, app, api, sandbox_root)
+
+
+class HangingServer:
+    """A TCP server that accepts HTTP requests and never answers: an EHR revocation endpoint
+    that hangs. ``hit`` is set when the first request arrives."""
+
+    def __init__(self) -> None:
+        self.hit = asyncio.Event()
+        self.requests = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        await reader.readuntil(b"\r\n\r\n")
+        self.requests += 1
+        self.hit.set()
+        await reader.read()  # until the client gives up
+
+    async def __aenter__(self) -> str:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/revoke"
+
+    async def __aexit__(self, *exc: object) -> None:
+        for writer in self._writers:
+            writer.close()
+        assert self._server is not None
+        self._server.close()

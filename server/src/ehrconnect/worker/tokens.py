@@ -7,14 +7,19 @@ spend the same one-time refresh token. ``invalid_grant`` (RFC 6749 §5.2) means 
 gone: the connection becomes ``refresh_failed`` and is never synced again. Network errors, 5xx
 and 429 are transient. A connection without a refresh token (source without offline access)
 uses its access token until it expires and then becomes ``expired``.
+
+Holding the lock across an HTTP call is deliberate (rotation safety); it is bounded by
+:data:`REFRESH_DEADLINE_SECONDS`, after which the refresh counts as a transient failure.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import httpx
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +38,11 @@ from ehrconnect.smart import (
 )
 
 logger = logging.getLogger("ehrconnect.worker.tokens")
+
+#: Per-request timeouts for the token endpoint (and discovery) while the row lock is held.
+REFRESH_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: Upper bound on one whole refresh (discovery + token call) under the lock.
+REFRESH_DEADLINE_SECONDS = 10.0
 
 REFRESH_FAILED_CODE = "token_refresh_failed"
 EXPIRED_CODE = "token_expired"
@@ -136,15 +146,21 @@ class TokenManager:
             client = await registration_for_connection(session, self.ctx, conn)
         except NoClientRegistration as exc:
             return TokenUnavailable(f"no client registration: {exc}")
-        config = await self._config(conn)
-        if isinstance(config, Exception):
-            return config
         try:
-            tokens = await refresh_access_token(
-                self.ctx.http, config, client.to_smart(config.token_endpoint),
-                refresh_token=SecretStr(self.ctx.cipher.decrypt(conn.refresh_token_encrypted or "")),
-                previous_scopes=list(conn.scopes or []),
-            )
+            # The row lock (SQLite: the database write lock) is held across this call for rotation
+            # safety, so the whole exchange is bounded: discovery (when needed) plus the token call.
+            async with asyncio.timeout(REFRESH_DEADLINE_SECONDS):
+                config = await self._config(conn)
+                if isinstance(config, Exception):
+                    return config
+                tokens = await refresh_access_token(
+                    self.ctx.http, config, client.to_smart(config.token_endpoint),
+                    refresh_token=SecretStr(self.ctx.cipher.decrypt(conn.refresh_token_encrypted or "")),
+                    previous_scopes=list(conn.scopes or []), http_timeout=REFRESH_TIMEOUT,
+                )
+        except TimeoutError:
+            logger.warning("token refresh timed out", extra={"connection_id": conn.id})
+            return TokenUnavailable(f"token endpoint did not answer within {REFRESH_DEADLINE_SECONDS:g} s")
         except TokenRefreshError as exc:
             if exc.is_invalid_grant:
                 _mark(conn, "refresh_failed", REFRESH_FAILED_CODE, f"refresh rejected: {exc.error}")
@@ -175,7 +191,7 @@ class TokenManager:
                 revocation_endpoint=conn.revocation_endpoint,
             )
         try:
-            return await discover_smart_configuration(self.ctx.http, conn.fhir_base_url)
+            return await discover_smart_configuration(self.ctx.http, conn.fhir_base_url, http_timeout=REFRESH_TIMEOUT)
         except SourceUnavailable as exc:
             return TokenUnavailable(f"discovery failed: {exc.message}")
         except Exception as exc:  # discovery errors: treat as transient, the source may recover
