@@ -139,6 +139,9 @@ async def test_concurrent_callback_replay_has_one_winner(
         assert app.state.ctx.cipher.decrypt(row.access_token_encrypted) == "AT-plaintext-secret"
         assert row.revocation_endpoint == "https://ehr.test/oauth/revoke" and row.fhir_patient_id == "fhir-pat-1"
         assert row.sync_status == "pending" and row.scopes[-1] == "patient/*.rs"
+        # Refresh scheduling measures the token's lifetime from when it was issued.
+        assert row.token_issued_at is not None and row.token_expires_at is not None
+        assert row.token_issued_at <= row.token_expires_at and row.token_issued_at <= row.created_at
         jobs = (await session.execute(select(Job).where(Job.dedupe_key == f"sync:{row.id}"))).scalars().all()
         assert len(jobs) == 1
 

@@ -372,6 +372,7 @@ async def _exchange_and_record(
                 ctx.cipher.encrypt(tokens.refresh_token.get_secret_value()) if tokens.refresh_token else None
             ),
             token_expires_at=tokens.expires_at,
+            token_issued_at=tokens.issued_at,
             token_endpoint=config.token_endpoint,
             revocation_endpoint=config.revocation_endpoint,
             sync_status="pending",
