@@ -53,6 +53,30 @@ class PendingRevocation:
     refresh_token: SecretStr | None
 
 
+async def require_connection(session: AsyncSession, patient: Patient, connection_id: str) -> Connection:
+    """One of the patient's connections, or 404 ``resource_not_found`` (param ``conn_id``)."""
+    connection = await repository.get_for_patient(session, patient.pk, connection_id)
+    if connection is None:
+        raise not_found("connection", "conn_id")
+    return connection
+
+
+def stored_smart_configuration(connection: Connection) -> SmartConfiguration | None:
+    """The SMART endpoints recorded on the connection at launch, without discovery.
+
+    None when neither a token nor a revocation endpoint was stored. Only the token and
+    revocation endpoints are meaningful here (the authorization endpoint is never used after
+    launch, so it mirrors the token endpoint)."""
+    endpoint = connection.token_endpoint or connection.revocation_endpoint
+    if not endpoint:
+        return None
+    return SmartConfiguration(
+        fhir_base_url=connection.fhir_base_url, source="well-known",
+        authorization_endpoint=endpoint, token_endpoint=endpoint,
+        revocation_endpoint=connection.revocation_endpoint,
+    )
+
+
 async def disconnect(
     session: AsyncSession, ctx: AppContext, patient: Patient, connection_id: str
 ) -> list[PendingRevocation]:
@@ -61,9 +85,7 @@ async def disconnect(
     Returns the upstream revocation to run with :func:`revoke_pending` AFTER the transaction
     commits: the EHR is never called while the transaction (SQLite: the database write lock) is held.
     """
-    connection = await repository.get_for_patient(session, patient.pk, connection_id)
-    if connection is None:
-        raise not_found("connection", "conn_id")
+    connection = await require_connection(session, patient, connection_id)
     pending = await prepare_revocation(session, ctx, connection)
     destroy_tokens(connection)
     connection.status = "disconnected"
@@ -122,12 +144,8 @@ async def prepare_revocation(
     except (NoClientRegistration, ClientSecretNotAllowed, DecryptionError) as exc:
         logger.warning("token revocation skipped", extra={"connection_id": connection.id, "reason": type(exc).__name__})
         return None
-    config = SmartConfiguration(
-        fhir_base_url=connection.fhir_base_url, source="well-known",
-        authorization_endpoint=connection.token_endpoint or connection.revocation_endpoint,
-        token_endpoint=connection.token_endpoint or connection.revocation_endpoint,
-        revocation_endpoint=connection.revocation_endpoint,
-    )
+    config = stored_smart_configuration(connection)
+    assert config is not None  # a revocation endpoint is stored
     return PendingRevocation(
         connection_id=connection.id, config=config, client=client,
         access_token=SecretStr(access) if access else None,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from ehrconnect.api.context import get_context
 from ehrconnect.api.deps import Auth
 from ehrconnect.api.schemas import CursorQuery, LimitQuery, ListResponse, cursor_key
+from ehrconnect.connections.service import require_connection
 from ehrconnect.kit.pagination import encode_cursor
 from ehrconnect.patients import service as patients
 from ehrconnect.records import service
@@ -60,7 +61,7 @@ async def list_sync_runs(
     ctx = get_context(request)
     async with ctx.db.session() as session:
         patient = await patients.require(session, auth, id)
-        connection = await service.require_connection(session, patient, conn_id)
+        connection = await require_connection(session, patient, conn_id)
         page = await service.list_sync_runs(session, connection, limit=limit, before_id=cursor_key(starting_after))
     return ListResponse[SyncRunOut](
         data=[service.sync_run_out(r) for r in page.items], has_more=page.has_more,
@@ -76,6 +77,6 @@ async def request_sync(request: Request, auth: Auth, id: str, conn_id: str) -> S
     ctx = get_context(request)
     async with ctx.db.session() as session:
         patient = await patients.require(session, auth, id)
-        connection = await service.require_connection(session, patient, conn_id)
+        connection = await require_connection(session, patient, conn_id)
         await service.request_sync(session, connection)
     return SyncRequested(id=conn_id)

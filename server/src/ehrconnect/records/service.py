@@ -10,8 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehrconnect.api.context import AppContext
-from ehrconnect.connections import repository as connections_repo
-from ehrconnect.errors import APIError, invalid, not_found
+from ehrconnect.errors import APIError, invalid
 from ehrconnect.kit.pagination import Page
 from ehrconnect.kit.time import iso
 from ehrconnect.models import Connection, Patient, SyncRun
@@ -125,13 +124,6 @@ def _decode(cursors: CursorCodec, patient: Patient, value: str | None, param: st
             "invalid_data", "This cursor is malformed; pass back a next_cursor or previous_cursor exactly.",
             param=param,
         ) from None
-
-
-async def require_connection(session: AsyncSession, patient: Patient, connection_id: str) -> Connection:
-    connection = await connections_repo.get_for_patient(session, patient.pk, connection_id)
-    if connection is None:
-        raise not_found("connection", "conn_id")
-    return connection
 
 
 def sync_run_out(run: SyncRun) -> SyncRunOut:

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehrconnect.api.context import AppContext
 from ehrconnect.connections.registrations import NoClientRegistration, registration_for_connection
-from ehrconnect.connections.service import destroy_tokens
+from ehrconnect.connections.service import destroy_tokens, stored_smart_configuration
 from ehrconnect.kit.time import utcnow
 from ehrconnect.models import Connection
 from ehrconnect.smart import (
@@ -184,12 +184,9 @@ class TokenManager:
         return self._remember(tokens.access_token.get_secret_value(), due, tokens.expires_at)
 
     async def _config(self, conn: Connection) -> SmartConfiguration | Exception:
-        if conn.token_endpoint:
-            return SmartConfiguration(
-                fhir_base_url=conn.fhir_base_url, source="well-known",
-                authorization_endpoint=conn.token_endpoint, token_endpoint=conn.token_endpoint,
-                revocation_endpoint=conn.revocation_endpoint,
-            )
+        stored = stored_smart_configuration(conn) if conn.token_endpoint else None
+        if stored is not None:
+            return stored
         try:
             return await discover_smart_configuration(self.ctx.http, conn.fhir_base_url, http_timeout=REFRESH_TIMEOUT)
         except SourceUnavailable as exc:
