@@ -78,7 +78,7 @@ async def _lookup(ctx: AppContext, key_hash: str) -> CachedKey | None:
     cached = cache.get(key_hash)
     if cached is not None:
         return cached
-    async with ctx.db.sessionmaker() as session:
+    async with ctx.db.read_session() as session:
         row = (await session.execute(select(ApiKey).where(ApiKey.key_hash == key_hash))).scalar_one_or_none()
     if row is None:
         return None  # misses are not cached: a key minted a moment ago must work at once
