@@ -1,4 +1,4 @@
-"""Client registration, client authentication and the shared OAuth form POST.
+"""Client registration, client authentication and the shared OAuth endpoint call.
 
 Client authentication follows RFC 6749 §2.3.1 and SMART App Launch 2.x "Client Authentication":
 public clients send ``client_id`` in the body; symmetric confidential clients use HTTP Basic
@@ -12,7 +12,7 @@ import base64
 import json
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote_plus
 
 import httpx
@@ -29,12 +29,13 @@ from ._http import (
     utc_now,
 )
 from .discovery import SmartConfiguration
-from .errors import INVALID_ERROR_RESPONSE, INVALID_TOKEN_RESPONSE, OAuthError
+from .errors import INVALID_ERROR_RESPONSE, INVALID_TOKEN_RESPONSE, EndpointNotAdvertised, OAuthError
 
 __all__ = [
     "ClientAuthMethod",
     "ClientRegistration",
-    "post_form",
+    "OAuthEndpoint",
+    "endpoint_call",
     "scrub",
     "select_auth_method",
 ]
@@ -134,32 +135,51 @@ def _error_from_body(body: bytes, status: int, error_cls: type[OAuthError], secr
     return error_cls(INVALID_ERROR_RESPONSE, status_code=status)
 
 
-async def post_form(
+OAuthEndpoint = Literal["token", "revocation", "introspection"]
+"""Which of the server's OAuth endpoints an :func:`endpoint_call` goes to."""
+
+# Form fields that carry no secret; everything else we send is scrubbed from server error text.
+_PUBLIC_FIELDS = frozenset({"grant_type", "token_type_hint", "redirect_uri", "scope", "client_id"})
+
+
+def _endpoint_url(config: SmartConfiguration, endpoint: OAuthEndpoint) -> str:
+    if endpoint == "token":
+        return config.token_endpoint  # required by discovery
+    url = config.revocation_endpoint if endpoint == "revocation" else config.introspection_endpoint
+    if url is None:
+        article = "an" if endpoint == "introspection" else "a"
+        raise EndpointNotAdvertised(f"server does not advertise {article} {endpoint}_endpoint")
+    return url
+
+
+async def endpoint_call(
     http: httpx.AsyncClient,
-    url: str,
+    config: SmartConfiguration,
+    client: ClientRegistration,
+    endpoint: OAuthEndpoint,
     form: Mapping[str, str],
     *,
-    client: ClientRegistration,
-    auth_method: ClientAuthMethod,
     error_cls: type[OAuthError],
-    what: str,
     http_timeout: httpx.Timeout = TOKEN_TIMEOUT,
     clock: Clock = utc_now,
     expect_json: bool = True,
 ) -> dict[str, Any]:
-    """POST an ``application/x-www-form-urlencoded`` request to an OAuth endpoint.
+    """Authenticate ``client`` and POST ``form`` (``application/x-www-form-urlencoded``) to one of
+    ``config``'s OAuth endpoints; the one place the token, revocation and introspection calls share.
 
     Redirects are never followed (a redirected POST would carry credentials elsewhere). Returns
     the JSON object of a 2xx response (``{}`` when ``expect_json`` is False). Raises
+    :class:`EndpointNotAdvertised` when an optional endpoint is missing,
     :class:`SourceUnavailable`/:class:`RateLimited` for network errors, 5xx and 429, and
-    ``error_cls`` for OAuth errors (RFC 6749 §5.2) or malformed responses.
+    ``error_cls`` for OAuth error responses (RFC 6749 §5.2, with any secret we sent scrubbed
+    from the server's text) or malformed responses.
     """
+    url = _endpoint_url(config, endpoint)
+    what = f"{endpoint} endpoint"
     body = dict(form)
     headers = {"Accept": "application/json"}
-    apply_client_auth(client, auth_method, body, headers)
-    secrets = [
-        v for k, v in body.items() if k not in ("grant_type", "token_type_hint", "redirect_uri", "scope", "client_id")
-    ]
+    apply_client_auth(client, select_auth_method(client, config), body, headers)
+    secrets = [v for k, v in body.items() if k not in _PUBLIC_FIELDS]
     if client.client_secret is not None:
         secrets.append(client.client_secret.get_secret_value())
     request = http.build_request("POST", url, data=body, headers=headers, timeout=http_timeout)

@@ -9,11 +9,10 @@ import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from ._http import TOKEN_TIMEOUT, Clock, utc_now
-from .client_auth import ClientRegistration, post_form, select_auth_method
+from .client_auth import ClientRegistration, endpoint_call
 from .discovery import SmartConfiguration
 from .errors import (
     INVALID_TOKEN_RESPONSE,
-    EndpointNotAdvertised,
     IntrospectionError,
     SmartError,
     TokenRevocationError,
@@ -36,6 +35,14 @@ def _secret(token: str | SecretStr) -> str:
     return token.get_secret_value() if isinstance(token, SecretStr) else token
 
 
+def _token_form(token: str | SecretStr, token_type_hint: TokenTypeHint | None) -> dict[str, str]:
+    # RFC 7009 §2.1 and RFC 7662 §2.1 share the request shape: token + optional token_type_hint.
+    form = {"token": _secret(token)}
+    if token_type_hint is not None:
+        form["token_type_hint"] = token_type_hint
+    return form
+
+
 async def revoke_token(
     http: httpx.AsyncClient,
     config: SmartConfiguration,
@@ -53,19 +60,14 @@ async def revoke_token(
     for an error response (§2.2.1, e.g. ``unsupported_token_type``), and
     :class:`SourceUnavailable`/:class:`RateLimited` on network errors, 5xx (503 per §2.2.1) or 429.
     """
-    if config.revocation_endpoint is None:
-        raise EndpointNotAdvertised("server does not advertise a revocation_endpoint")
-    form = {"token": _secret(token)}
-    if token_type_hint is not None:
-        form["token_type_hint"] = token_type_hint
-    await post_form(
+    form = _token_form(token, token_type_hint)
+    await endpoint_call(
         http,
-        config.revocation_endpoint,
+        config,
+        client,
+        "revocation",
         form,
-        client=client,
-        auth_method=select_auth_method(client, config),
         error_cls=TokenRevocationError,
-        what="revocation endpoint",
         http_timeout=http_timeout,
         clock=clock,
         expect_json=False,  # §2.2: the content of a successful response is ignored
@@ -179,19 +181,14 @@ async def introspect_token(
     Raises :class:`EndpointNotAdvertised`, :class:`IntrospectionError` (error or malformed
     response, §2.3), :class:`SourceUnavailable`/:class:`RateLimited`.
     """
-    if config.introspection_endpoint is None:
-        raise EndpointNotAdvertised("server does not advertise an introspection_endpoint")
-    form = {"token": _secret(token)}
-    if token_type_hint is not None:
-        form["token_type_hint"] = token_type_hint
-    doc = await post_form(
+    form = _token_form(token, token_type_hint)
+    doc = await endpoint_call(
         http,
-        config.introspection_endpoint,
+        config,
+        client,
+        "introspection",
         form,
-        client=client,
-        auth_method=select_auth_method(client, config),
         error_cls=IntrospectionError,
-        what="introspection endpoint",
         http_timeout=http_timeout,
         clock=clock,
     )

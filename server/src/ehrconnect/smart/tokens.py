@@ -14,7 +14,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from ._http import TOKEN_TIMEOUT, Clock, utc_now
-from .client_auth import ClientRegistration, post_form, select_auth_method
+from .client_auth import ClientRegistration, endpoint_call
 from .discovery import SmartConfiguration
 from .errors import INVALID_TOKEN_RESPONSE, OAuthError, TokenExchangeError, TokenRefreshError
 from .scopes import OFFLINE_ACCESS, parse_scopes
@@ -185,16 +185,8 @@ async def exchange_authorization_code(
         "redirect_uri": redirect_uri,
         "code_verifier": code_verifier,
     }
-    doc = await post_form(
-        http,
-        config.token_endpoint,
-        form,
-        client=client,
-        auth_method=select_auth_method(client, config),
-        error_cls=TokenExchangeError,
-        what="token endpoint",
-        http_timeout=http_timeout,
-        clock=clock,
+    doc = await endpoint_call(
+        http, config, client, "token", form, error_cls=TokenExchangeError, http_timeout=http_timeout, clock=clock
     )
     return parse_token_response(doc, requested_scopes=requested_scopes, require_patient=require_patient, clock=clock)
 
@@ -225,16 +217,8 @@ async def refresh_access_token(
     form = {"grant_type": "refresh_token", "refresh_token": old}
     if scope is not None:
         form["scope"] = " ".join(dict.fromkeys(scope))
-    doc = await post_form(
-        http,
-        config.token_endpoint,
-        form,
-        client=client,
-        auth_method=select_auth_method(client, config),
-        error_cls=TokenRefreshError,
-        what="token endpoint",
-        http_timeout=http_timeout,
-        clock=clock,
+    doc = await endpoint_call(
+        http, config, client, "token", form, error_cls=TokenRefreshError, http_timeout=http_timeout, clock=clock
     )
     fallback = tuple(scope) if scope is not None else tuple(previous_scopes)
     # Refresh responses need not repeat launch context nor re-issue a refresh token.
