@@ -61,11 +61,32 @@ def encode_segment(value: str, *, name: str = "id") -> str:
 
 
 @dataclass(frozen=True)
+class Route:
+    """A request path together with the route template it was filled from.
+
+    Logs and exception messages only ever show ``template`` (``/patients/{id}/records``): the
+    concrete path can carry a patient id, which may be an email or another identifier (PHI).
+    Resources build both at once so the template never has to be recovered from the path.
+    """
+
+    template: str
+    path: str
+
+    @classmethod
+    def static(cls, path: str) -> Route:
+        """A route without ids (``/patients``, ``/health``): template and path are the same."""
+        if "{" in path or "}" in path:
+            raise ValueError("a static route has no placeholders")
+        return cls(template=path, path=path)
+
+
+@dataclass(frozen=True)
 class PreparedCall:
     """One logical API call; the same object is re-sent on every retry."""
 
     method: str
     path: str
+    template: str
     params: dict[str, str] | None
     content: bytes | None
     idempotency_key: str | None
@@ -98,7 +119,7 @@ class ClientCore:
     def prepare(
         self,
         method: str,
-        path: str,
+        route: Route,
         *,
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
@@ -125,7 +146,8 @@ class ClientCore:
         clean_params = {k: v for k, v in (params or {}).items() if v is not None} or None
         return PreparedCall(
             method=method,
-            path=path,
+            path=route.path,
+            template=route.template,
             params={k: str(v) for k, v in clean_params.items()} if clean_params else None,
             content=content,
             idempotency_key=key,
@@ -203,13 +225,15 @@ class ClientCore:
 
     @staticmethod
     def connection_error(call: PreparedCall, exc: httpx.HTTPError) -> APIConnectionError:
-        """Wrap a transport failure; the message names the exception class, never the URL query."""
+        """Wrap a transport failure; the message names the route template and the exception class,
+        never the concrete path or the URL query (both can carry patient identifiers)."""
         cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
         what = "timed out" if cls is APITimeoutError else "failed"
         return cls(
-            f"{call.method} {call.path} {what} without a response ({type(exc).__name__})",
+            f"{call.method} {call.template} {what} without a response ({type(exc).__name__})",
             method=call.method,
             path=call.path,
+            route=call.template,
         )
 
     # -- success ----------------------------------------------------------------------------
@@ -219,7 +243,7 @@ class ClientCore:
         try:
             return ClientCore._parse(response, model)
         except APIResponseValidationError as exc:
-            _logging.log_invalid_response(call.method, call.path, status=exc.http_status, request_id=exc.request_id)
+            _logging.log_invalid_response(call.method, call.template, status=exc.http_status, request_id=exc.request_id)
             raise
 
     @staticmethod
@@ -251,13 +275,13 @@ class ClientCore:
         )
         return obj
 
-    # -- logging ----------------------------------------------------------------------------
+    # -- logging (route templates only, never call.path) ---------------------------------------
     @staticmethod
     def log_retry(call: PreparedCall, decision: RetryDecision, retries_done: int, request_id: str | None) -> None:
         """Record a retry about to happen."""
         _logging.log_retry(
             call.method,
-            call.path,
+            call.template,
             reason=decision.reason,
             delay=decision.delay,
             retry_number=retries_done + 1,
@@ -267,19 +291,19 @@ class ClientCore:
     @staticmethod
     def log_api_error(call: PreparedCall, error: APIError, retries_done: int) -> None:
         """Record an error response about to be raised."""
-        _logging.log_api_error(call.method, call.path, error, attempt=retries_done + 1)
+        _logging.log_api_error(call.method, call.template, error, attempt=retries_done + 1)
 
     @staticmethod
     def log_connection_error(call: PreparedCall, exc: BaseException, retries_done: int) -> None:
         """Record a network failure about to be raised."""
-        _logging.log_connection_error(call.method, call.path, exc, attempt=retries_done + 1)
+        _logging.log_connection_error(call.method, call.template, exc, attempt=retries_done + 1)
 
     @staticmethod
     def log_success(call: PreparedCall, response: httpx.Response, elapsed: float) -> None:
         """Debug trace of a success."""
         _logging.log_success(
             call.method,
-            call.path,
+            call.template,
             status=response.status_code,
             request_id=response.headers.get("x-request-id"),
             elapsed=elapsed,

@@ -18,7 +18,7 @@ from typing import Any, Self, TypeVar, Unpack
 import httpx
 from pydantic import BaseModel
 
-from ._base import DEFAULT_TIMEOUT, ClientCore, RequestOptions
+from ._base import DEFAULT_TIMEOUT, ClientCore, RequestOptions, Route
 from ._config import ClientConfig, resolve_config
 from ._errors import APIError, ConfigurationError
 from ._models import Health
@@ -30,6 +30,8 @@ __all__ = ["AsyncClient", "Client"]
 
 M = TypeVar("M", bound=BaseModel)
 P = TypeVar("P", bound=ListPage[Any])
+
+_HEALTH = Route.static("/health")
 
 
 def _make_core(
@@ -152,7 +154,7 @@ class Client(_ClientBase):
 
     def health(self, **options: Unpack[RequestOptions]) -> Health:
         """``GET /health``: ``{ok: true, server_time}``."""
-        return self._request("GET", "/health", Health, options=options)
+        return self._request("GET", _HEALTH, Health, options=options)
 
     def close(self) -> None:
         """Close the connection pool (if this client created it)."""
@@ -174,7 +176,7 @@ class Client(_ClientBase):
     def _request(
         self,
         method: str,
-        path: str,
+        route: Route,
         model: type[M],
         *,
         params: Mapping[str, Any] | None = None,
@@ -183,7 +185,7 @@ class Client(_ClientBase):
         options: RequestOptions | None = None,
     ) -> M:
         core = self._core
-        call = core.prepare(method, path, params=params, body=body, idempotency_key=idempotency_key, options=options)
+        call = core.prepare(method, route, params=params, body=body, idempotency_key=idempotency_key, options=options)
         retries_done = 0
         while True:
             request = core.build_request(self._http, call)
@@ -213,13 +215,13 @@ class Client(_ClientBase):
             self._sleep(decision.delay)
             retries_done += 1
 
-    def _get_page(self, path: str, model: type[P], params: Mapping[str, Any], options: RequestOptions | None) -> P:
-        page = self._request("GET", path, model, params=params, options=options)
+    def _get_page(self, route: Route, model: type[P], params: Mapping[str, Any], options: RequestOptions | None) -> P:
+        page = self._request("GET", route, model, params=params, options=options)
 
         def fetch(cursor: str) -> P:
             # Same filters, same page size; only the cursor moves forward.
             following = {**params, "starting_after": cursor, "ending_before": None}
-            return self._get_page(path, model, following, options)
+            return self._get_page(route, model, following, options)
 
         attach_sync(page, fetch)
         return page
@@ -285,7 +287,7 @@ class AsyncClient(_ClientBase):
 
     async def health(self, **options: Unpack[RequestOptions]) -> Health:
         """``GET /health``: ``{ok: true, server_time}``."""
-        return await self._request("GET", "/health", Health, options=options)
+        return await self._request("GET", _HEALTH, Health, options=options)
 
     async def aclose(self) -> None:
         """Close the connection pool (if this client created it)."""
@@ -308,7 +310,7 @@ class AsyncClient(_ClientBase):
     async def _request(
         self,
         method: str,
-        path: str,
+        route: Route,
         model: type[M],
         *,
         params: Mapping[str, Any] | None = None,
@@ -317,7 +319,7 @@ class AsyncClient(_ClientBase):
         options: RequestOptions | None = None,
     ) -> M:
         core = self._core
-        call = core.prepare(method, path, params=params, body=body, idempotency_key=idempotency_key, options=options)
+        call = core.prepare(method, route, params=params, body=body, idempotency_key=idempotency_key, options=options)
         retries_done = 0
         while True:
             request = core.build_request(self._http, call)
@@ -348,13 +350,13 @@ class AsyncClient(_ClientBase):
             retries_done += 1
 
     async def _get_page(
-        self, path: str, model: type[P], params: Mapping[str, Any], options: RequestOptions | None
+        self, route: Route, model: type[P], params: Mapping[str, Any], options: RequestOptions | None
     ) -> P:
-        page = await self._request("GET", path, model, params=params, options=options)
+        page = await self._request("GET", route, model, params=params, options=options)
 
         async def fetch(cursor: str) -> P:
             following = {**params, "starting_after": cursor, "ending_before": None}
-            return await self._get_page(path, model, following, options)
+            return await self._get_page(route, model, following, options)
 
         attach_async(page, fetch)
         return page

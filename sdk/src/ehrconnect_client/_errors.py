@@ -50,13 +50,17 @@ class APIConnectionError(EhrconnectError):
 
     The server may or may not have processed a write; retry POSTs with the same
     ``Idempotency-Key`` to be safe.
+
+    ``path`` is the concrete request path (it may contain a patient id; do not log it) and
+    ``route`` its template (``/patients/{id}``), which the message quotes.
     """
 
-    def __init__(self, message: str, *, method: str, path: str) -> None:
+    def __init__(self, message: str, *, method: str, path: str, route: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.method = method
         self.path = path
+        self.route = route if route is not None else path
 
 
 class APITimeoutError(APIConnectionError):

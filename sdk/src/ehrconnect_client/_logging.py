@@ -1,10 +1,12 @@
 """Failure logging on the stdlib logger ``ehrconnect_client``.
 
-What is logged: HTTP method, URL path (object ids live there), status, error type/code/param,
-request id, retry attempt and delay. What is never logged: query strings (list filters carry
-emails), request or response bodies (names, emails, FHIR data), headers (the API key), and
-server error messages (they may quote submitted values). Each record also carries these facts
-as ``extra`` attributes prefixed ``ehrconnect_`` for structured handlers.
+What is logged: HTTP method, the route template (``/patients/{id}/records``), status, error
+type/code/param, request id, retry attempt and delay. What is never logged: concrete paths (a
+patient id may be an email or another identifier; the server logs route templates for the same
+reason), query strings (list filters carry emails), request or response bodies (names, emails,
+FHIR data), headers (the API key), and server error messages (they may quote submitted values).
+Each record also carries these facts as ``extra`` attributes prefixed ``ehrconnect_`` for
+structured handlers; ``ehrconnect_path`` holds the route template.
 
 Levels: WARNING for what needs attention (network failures, 5xx, 429 after retries, 401, 403);
 INFO for other 4xx, which are ordinary control flow in most apps (a 404 on a lookup, a 409 on a
@@ -28,13 +30,13 @@ def _level_for(status: int) -> int:
     return logging.WARNING if status >= 500 or status in _ATTENTION_STATUSES else logging.INFO
 
 
-def log_api_error(method: str, path: str, error: APIError, *, attempt: int) -> None:
+def log_api_error(method: str, route: str, error: APIError, *, attempt: int) -> None:
     """Log an error response that is being raised to the caller."""
     logger.log(
         _level_for(error.http_status),
         "ehrconnect request failed: %s %s status=%s type=%s code=%s param=%s request_id=%s attempt=%d",
         method,
-        path,
+        route,
         error.http_status,
         error.type,
         error.code,
@@ -43,7 +45,7 @@ def log_api_error(method: str, path: str, error: APIError, *, attempt: int) -> N
         attempt,
         extra={
             "ehrconnect_method": method,
-            "ehrconnect_path": path,
+            "ehrconnect_path": route,
             "ehrconnect_status": error.http_status,
             "ehrconnect_error_type": error.type,
             "ehrconnect_error_code": error.code,
@@ -52,33 +54,33 @@ def log_api_error(method: str, path: str, error: APIError, *, attempt: int) -> N
     )
 
 
-def log_connection_error(method: str, path: str, exc: BaseException, *, attempt: int) -> None:
+def log_connection_error(method: str, route: str, exc: BaseException, *, attempt: int) -> None:
     """Log a request that got no response and is being raised to the caller."""
     logger.warning(
         "ehrconnect request failed without a response: %s %s error=%s attempt=%d",
         method,
-        path,
+        route,
         type(exc).__name__,
         attempt,
-        extra={"ehrconnect_method": method, "ehrconnect_path": path, "ehrconnect_status": None},
+        extra={"ehrconnect_method": method, "ehrconnect_path": route, "ehrconnect_status": None},
     )
 
 
-def log_invalid_response(method: str, path: str, *, status: int, request_id: str | None) -> None:
+def log_invalid_response(method: str, route: str, *, status: int, request_id: str | None) -> None:
     """Log a 2xx response whose body is not what the API promises (a server or proxy fault)."""
     logger.warning(
         "ehrconnect unexpected response body: %s %s status=%d request_id=%s",
         method,
-        path,
+        route,
         status,
         request_id,
-        extra={"ehrconnect_method": method, "ehrconnect_path": path, "ehrconnect_request_id": request_id},
+        extra={"ehrconnect_method": method, "ehrconnect_path": route, "ehrconnect_request_id": request_id},
     )
 
 
 def log_retry(
     method: str,
-    path: str,
+    route: str,
     *,
     reason: str,
     delay: float,
@@ -89,26 +91,26 @@ def log_retry(
     logger.info(
         "ehrconnect retrying %s %s after %s (retry %d in %.3fs, request_id=%s)",
         method,
-        path,
+        route,
         reason,
         retry_number,
         delay,
         request_id,
         extra={
             "ehrconnect_method": method,
-            "ehrconnect_path": path,
+            "ehrconnect_path": route,
             "ehrconnect_request_id": request_id,
             "ehrconnect_retry": retry_number,
         },
     )
 
 
-def log_success(method: str, path: str, *, status: int, request_id: str | None, elapsed: float) -> None:
+def log_success(method: str, route: str, *, status: int, request_id: str | None, elapsed: float) -> None:
     """Debug-level trace of a successful request."""
     logger.debug(
         "ehrconnect %s %s status=%d request_id=%s elapsed=%.3fs",
         method,
-        path,
+        route,
         status,
         request_id,
         elapsed,

@@ -49,7 +49,7 @@ def test_api_error_is_logged_without_pii(client: Client, fake: FakeAPI, caplog: 
         assert secret not in text
 
 
-def test_object_ids_are_logged_but_query_strings_are_not(
+def test_route_templates_are_logged_but_ids_and_query_strings_are_not(
     client: Client, fake: FakeAPI, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="ehrconnect_client")
@@ -60,7 +60,8 @@ def test_object_ids_are_logged_but_query_strings_are_not(
     with pytest.raises(Exception):
         client.patients.list(email="jane@example.com")
     text = all_log_text(caplog)
-    assert "/patients/user_42" in text
+    assert "/patients/{id}" in text
+    assert "user_42" not in text
     assert "jane" not in text
 
 

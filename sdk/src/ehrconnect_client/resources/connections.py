@@ -5,21 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Unpack
 
-from .._base import RequestOptions, encode_segment
+from .._base import RequestOptions
 from .._models import FhirSource
 from .._pagination import ListPage
+from . import _routes
 from ._params import drop_none
 
 if TYPE_CHECKING:
     from .._client import AsyncClient, Client
 
 __all__ = ["AsyncConnections", "Connections"]
-
-
-def source_path(source: str) -> str:
-    """Path of one catalog source: a ``fhirsrc_`` id, or a ``fhir_base_url`` percent-encoded
-    whole (``/`` and ``:`` included) so it stays a single path segment."""
-    return "/connections/" + encode_segment(source, name="connection id or fhir_base_url")
 
 
 class Connections:
@@ -39,7 +34,7 @@ class Connections:
     ) -> ListPage[FhirSource]:
         """``GET /connections``: ``q`` searches names, ``type`` filters by vendor (``epic``...)."""
         params = drop_none({"q": q, "type": type, "limit": limit, "starting_after": starting_after})
-        return self._client._get_page("/connections", ListPage[FhirSource], params, options)
+        return self._client._get_page(_routes.CONNECTIONS, ListPage[FhirSource], params, options)
 
     def iter_all(
         self,
@@ -54,7 +49,7 @@ class Connections:
 
     def retrieve(self, source: str, **options: Unpack[RequestOptions]) -> FhirSource:
         """``GET /connections/{id}`` by ``fhirsrc_`` id or by ``fhir_base_url``."""
-        return self._client._request("GET", source_path(source), FhirSource, options=options)
+        return self._client._request("GET", _routes.source(source), FhirSource, options=options)
 
 
 class AsyncConnections:
@@ -74,7 +69,7 @@ class AsyncConnections:
     ) -> ListPage[FhirSource]:
         """``GET /connections``; see :meth:`Connections.list`."""
         params = drop_none({"q": q, "type": type, "limit": limit, "starting_after": starting_after})
-        return await self._client._get_page("/connections", ListPage[FhirSource], params, options)
+        return await self._client._get_page(_routes.CONNECTIONS, ListPage[FhirSource], params, options)
 
     async def iter_all(
         self,
@@ -91,4 +86,4 @@ class AsyncConnections:
 
     async def retrieve(self, source: str, **options: Unpack[RequestOptions]) -> FhirSource:
         """``GET /connections/{id}`` by ``fhirsrc_`` id or by ``fhir_base_url``."""
-        return await self._client._request("GET", source_path(source), FhirSource, options=options)
+        return await self._client._request("GET", _routes.source(source), FhirSource, options=options)

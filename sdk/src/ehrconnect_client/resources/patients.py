@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Unpack
 
-from .._base import RequestOptions, encode_segment
+from .._base import RequestOptions
 from .._models import (
     DeletedPatient,
     DisconnectedConnection,
@@ -19,6 +19,7 @@ from .._models import (
     SyncRun,
 )
 from .._pagination import ListPage
+from . import _routes
 from ._params import drop_none, patient_body, records_params
 
 if TYPE_CHECKING:
@@ -28,14 +29,6 @@ __all__ = ["AsyncPatients", "Patients"]
 
 RecordTypes = str | Sequence[str]
 Since = str | date | datetime
-
-
-def _patient_path(patient_id: str) -> str:
-    return "/patients/" + encode_segment(patient_id, name="patient_id")
-
-
-def _connection_path(patient_id: str, connection_id: str) -> str:
-    return _patient_path(patient_id) + "/connections/" + encode_segment(connection_id, name="connection_id")
 
 
 class Patients:
@@ -58,12 +51,12 @@ class Patients:
         (``external_id_already_exists``)."""
         body = patient_body(patient_id, email=email, name=name, metadata=metadata)
         return self._client._request(
-            "POST", "/patients", Patient, body=body, idempotency_key=idempotency_key, options=options
+            "POST", _routes.PATIENTS, Patient, body=body, idempotency_key=idempotency_key, options=options
         )
 
     def retrieve(self, patient_id: str, **options: Unpack[RequestOptions]) -> PatientDetail:
         """``GET /patients/{id}``: the patient with all connections, newest first."""
-        return self._client._request("GET", _patient_path(patient_id), PatientDetail, options=options)
+        return self._client._request("GET", _routes.patient(patient_id), PatientDetail, options=options)
 
     def update(
         self,
@@ -77,11 +70,11 @@ class Patients:
         """``PUT /patients/{id}``: full replace. Fields left out are **cleared** on the server
         (email and name become null, metadata becomes ``{}``)."""
         body = patient_body(patient_id, email=email, name=name, metadata=metadata)
-        return self._client._request("PUT", _patient_path(patient_id), Patient, body=body, options=options)
+        return self._client._request("PUT", _routes.patient(patient_id), Patient, body=body, options=options)
 
     def delete(self, patient_id: str, **options: Unpack[RequestOptions]) -> DeletedPatient:
         """``DELETE /patients/{id}``: irreversible; removes sessions, connections, tokens, records."""
-        return self._client._request("DELETE", _patient_path(patient_id), DeletedPatient, options=options)
+        return self._client._request("DELETE", _routes.patient(patient_id), DeletedPatient, options=options)
 
     def list(
         self,
@@ -94,7 +87,7 @@ class Patients:
     ) -> ListPage[Patient]:
         """``GET /patients``, newest first; ``patient_id`` and ``email`` are exact filters."""
         params = drop_none({"limit": limit, "starting_after": starting_after, "patient_id": patient_id, "email": email})
-        return self._client._get_page("/patients", ListPage[Patient], params, options)
+        return self._client._get_page(_routes.PATIENTS, ListPage[Patient], params, options)
 
     def iter_all(
         self,
@@ -118,14 +111,14 @@ class Patients:
     ) -> ListPage[Session]:
         """``GET /patients/{id}/sessions``; ``status`` is ``open``, ``complete`` or ``expired``."""
         params = drop_none({"limit": limit, "starting_after": starting_after, "status": status})
-        return self._client._get_page(_patient_path(patient_id) + "/sessions", ListPage[Session], params, options)
+        return self._client._get_page(_routes.patient(patient_id, "/sessions"), ListPage[Session], params, options)
 
     def disconnect(
         self, patient_id: str, connection_id: str, **options: Unpack[RequestOptions]
     ) -> DisconnectedConnection:
         """``DELETE /patients/{id}/connections/{conn_id}``: revoke access (``conn_`` id, not ``fhirsrc_``)."""
         return self._client._request(
-            "DELETE", _connection_path(patient_id, connection_id), DisconnectedConnection, options=options
+            "DELETE", _routes.patient_connection(patient_id, connection_id), DisconnectedConnection, options=options
         )
 
     def records(
@@ -147,7 +140,7 @@ class Patients:
         params = records_params(
             types=type, since=since, count=count, starting_after=starting_after, ending_before=ending_before
         )
-        return self._client._get_page(_patient_path(patient_id) + "/records", RecordsPage, params, options)
+        return self._client._get_page(_routes.patient(patient_id, "/records"), RecordsPage, params, options)
 
     def iter_records(
         self,
@@ -173,8 +166,8 @@ class Patients:
         """``GET /patients/{id}/connections/{conn_id}/sync-runs``: background pull reports
         (ehrconnect extension, not part of the Medblocks API)."""
         params = drop_none({"limit": limit, "starting_after": starting_after})
-        path = _connection_path(patient_id, connection_id) + "/sync-runs"
-        return self._client._get_page(path, ListPage[SyncRun], params, options)
+        route = _routes.patient_connection(patient_id, connection_id, "/sync-runs")
+        return self._client._get_page(route, ListPage[SyncRun], params, options)
 
     def request_sync(
         self,
@@ -186,9 +179,9 @@ class Patients:
     ) -> SyncRequested:
         """``POST /patients/{id}/connections/{conn_id}/sync``: queue a pull of an active connection
         now (ehrconnect extension; at most one is queued at a time)."""
-        path = _connection_path(patient_id, connection_id) + "/sync"
+        route = _routes.patient_connection(patient_id, connection_id, "/sync")
         return self._client._request(
-            "POST", path, SyncRequested, body={}, idempotency_key=idempotency_key, options=options
+            "POST", route, SyncRequested, body={}, idempotency_key=idempotency_key, options=options
         )
 
 
@@ -211,12 +204,12 @@ class AsyncPatients:
         """``POST /patients``; see :meth:`Patients.create`."""
         body = patient_body(patient_id, email=email, name=name, metadata=metadata)
         return await self._client._request(
-            "POST", "/patients", Patient, body=body, idempotency_key=idempotency_key, options=options
+            "POST", _routes.PATIENTS, Patient, body=body, idempotency_key=idempotency_key, options=options
         )
 
     async def retrieve(self, patient_id: str, **options: Unpack[RequestOptions]) -> PatientDetail:
         """``GET /patients/{id}``; see :meth:`Patients.retrieve`."""
-        return await self._client._request("GET", _patient_path(patient_id), PatientDetail, options=options)
+        return await self._client._request("GET", _routes.patient(patient_id), PatientDetail, options=options)
 
     async def update(
         self,
@@ -229,11 +222,11 @@ class AsyncPatients:
     ) -> Patient:
         """``PUT /patients/{id}`` (full replace); see :meth:`Patients.update`."""
         body = patient_body(patient_id, email=email, name=name, metadata=metadata)
-        return await self._client._request("PUT", _patient_path(patient_id), Patient, body=body, options=options)
+        return await self._client._request("PUT", _routes.patient(patient_id), Patient, body=body, options=options)
 
     async def delete(self, patient_id: str, **options: Unpack[RequestOptions]) -> DeletedPatient:
         """``DELETE /patients/{id}``; see :meth:`Patients.delete`."""
-        return await self._client._request("DELETE", _patient_path(patient_id), DeletedPatient, options=options)
+        return await self._client._request("DELETE", _routes.patient(patient_id), DeletedPatient, options=options)
 
     async def list(
         self,
@@ -246,7 +239,7 @@ class AsyncPatients:
     ) -> ListPage[Patient]:
         """``GET /patients``; walk all pages with ``auto_paging_aiter()``."""
         params = drop_none({"limit": limit, "starting_after": starting_after, "patient_id": patient_id, "email": email})
-        return await self._client._get_page("/patients", ListPage[Patient], params, options)
+        return await self._client._get_page(_routes.PATIENTS, ListPage[Patient], params, options)
 
     async def iter_all(
         self,
@@ -272,15 +265,15 @@ class AsyncPatients:
     ) -> ListPage[Session]:
         """``GET /patients/{id}/sessions``."""
         params = drop_none({"limit": limit, "starting_after": starting_after, "status": status})
-        path = _patient_path(patient_id) + "/sessions"
-        return await self._client._get_page(path, ListPage[Session], params, options)
+        route = _routes.patient(patient_id, "/sessions")
+        return await self._client._get_page(route, ListPage[Session], params, options)
 
     async def disconnect(
         self, patient_id: str, connection_id: str, **options: Unpack[RequestOptions]
     ) -> DisconnectedConnection:
         """``DELETE /patients/{id}/connections/{conn_id}``."""
         return await self._client._request(
-            "DELETE", _connection_path(patient_id, connection_id), DisconnectedConnection, options=options
+            "DELETE", _routes.patient_connection(patient_id, connection_id), DisconnectedConnection, options=options
         )
 
     async def records(
@@ -298,7 +291,7 @@ class AsyncPatients:
         params = records_params(
             types=type, since=since, count=count, starting_after=starting_after, ending_before=ending_before
         )
-        return await self._client._get_page(_patient_path(patient_id) + "/records", RecordsPage, params, options)
+        return await self._client._get_page(_routes.patient(patient_id, "/records"), RecordsPage, params, options)
 
     async def iter_records(
         self,
@@ -325,8 +318,8 @@ class AsyncPatients:
     ) -> ListPage[SyncRun]:
         """``GET /patients/{id}/connections/{conn_id}/sync-runs`` (ehrconnect extension)."""
         params = drop_none({"limit": limit, "starting_after": starting_after})
-        path = _connection_path(patient_id, connection_id) + "/sync-runs"
-        return await self._client._get_page(path, ListPage[SyncRun], params, options)
+        route = _routes.patient_connection(patient_id, connection_id, "/sync-runs")
+        return await self._client._get_page(route, ListPage[SyncRun], params, options)
 
     async def request_sync(
         self,
@@ -338,7 +331,7 @@ class AsyncPatients:
     ) -> SyncRequested:
         """``POST /patients/{id}/connections/{conn_id}/sync``: queue a pull of an active connection
         now; see :meth:`Patients.request_sync`."""
-        path = _connection_path(patient_id, connection_id) + "/sync"
+        route = _routes.patient_connection(patient_id, connection_id, "/sync")
         return await self._client._request(
-            "POST", path, SyncRequested, body={}, idempotency_key=idempotency_key, options=options
+            "POST", route, SyncRequested, body={}, idempotency_key=idempotency_key, options=options
         )

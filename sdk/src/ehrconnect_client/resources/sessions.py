@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Unpack
 
-from .._base import RequestOptions, encode_segment
+from .._base import RequestOptions
 from .._models import Session
+from . import _routes
 from ._params import session_body
 
 if TYPE_CHECKING:
@@ -54,13 +55,12 @@ class Sessions:
             metadata=metadata,
         )
         return self._client._request(
-            "POST", "/sessions", Session, body=body, idempotency_key=idempotency_key, options=options
+            "POST", _routes.SESSIONS, Session, body=body, idempotency_key=idempotency_key, options=options
         )
 
     def retrieve(self, session_id: str, **options: Unpack[RequestOptions]) -> Session:
         """``GET /sessions/{id}``: the server-side truth after the patient returns."""
-        path = "/sessions/" + encode_segment(session_id, name="session_id")
-        return self._client._request("GET", path, Session, options=options)
+        return self._client._request("GET", _routes.session(session_id), Session, options=options)
 
 
 class AsyncSessions:
@@ -97,10 +97,9 @@ class AsyncSessions:
             metadata=metadata,
         )
         return await self._client._request(
-            "POST", "/sessions", Session, body=body, idempotency_key=idempotency_key, options=options
+            "POST", _routes.SESSIONS, Session, body=body, idempotency_key=idempotency_key, options=options
         )
 
     async def retrieve(self, session_id: str, **options: Unpack[RequestOptions]) -> Session:
         """``GET /sessions/{id}``."""
-        path = "/sessions/" + encode_segment(session_id, name="session_id")
-        return await self._client._request("GET", path, Session, options=options)
+        return await self._client._request("GET", _routes.session(session_id), Session, options=options)
