@@ -183,6 +183,36 @@ class ClientCore:
             timeout=call.timeout,  # type: ignore[arg-type]
         )
 
+    # -- one attempt's outcome (shared by the sync and async send loops) ------------------------
+    def after_response(
+        self, call: PreparedCall, response: httpx.Response, model: type[M], retries_done: int, elapsed: float
+    ) -> M | RetryDecision:
+        """The parsed model of a success, or the retry to make; raises the error when giving up."""
+        if response.is_success:
+            self.log_success(call, response, elapsed)
+            return self.parse(call, response, model)
+        error = self.api_error(response)
+        decision = self.decide_after_error(call, error, retries_done)
+        if not decision.retry:
+            self.log_api_error(call, error, retries_done)
+            raise error
+        self.log_retry(call, decision, retries_done, error.request_id)
+        return decision
+
+    def after_send_error(self, call: PreparedCall, exc: httpx.HTTPError, retries_done: int) -> RetryDecision:
+        """The retry to make after an attempt got no response; raises when giving up.
+
+        Only transport failures are retried; other ``httpx`` errors (a bad URL, too many
+        redirects...) would fail the same way again.
+        """
+        if isinstance(exc, httpx.TransportError):
+            decision = self.decide_after_network_error(call, retries_done)
+            if decision.retry:
+                self.log_retry(call, decision, retries_done, None)
+                return decision
+        self.log_connection_error(call, exc, retries_done)
+        raise self.connection_error(call, exc) from exc
+
     # -- failures ---------------------------------------------------------------------------
     def api_error(self, response: httpx.Response) -> APIError:
         """Turn an error response into the matching :class:`APIError` subclass."""

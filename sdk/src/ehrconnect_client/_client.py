@@ -13,23 +13,25 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from types import TracebackType
-from typing import Any, Self, TypeVar, Unpack
+from typing import Any, Generic, Self, TypeVar, Unpack
 
 import httpx
 from pydantic import BaseModel
 
 from ._base import DEFAULT_TIMEOUT, ClientCore, RequestOptions, Route
 from ._config import ClientConfig, resolve_config
-from ._errors import APIError, ConfigurationError
+from ._errors import ConfigurationError
 from ._models import Health
 from ._pagination import ListPage, attach_async, attach_sync
-from ._retry import RetryPolicy
+from ._retry import RetryDecision, RetryPolicy
 from .resources import AsyncConnections, AsyncPatients, AsyncSessions, Connections, Patients, Sessions
 
 __all__ = ["AsyncClient", "Client"]
 
 M = TypeVar("M", bound=BaseModel)
 P = TypeVar("P", bound=ListPage[Any])
+H = TypeVar("H", httpx.Client, httpx.AsyncClient)
+S = TypeVar("S")
 
 _HEALTH = Route.static("/health")
 
@@ -65,8 +67,30 @@ def _check_transport_args(transport: object, http_client: object) -> None:
         raise ConfigurationError("pass either transport= or http_client=, not both")
 
 
-class _ClientBase:
+class _ClientBase(Generic[H, S]):
+    """What the sync and async clients share: state, accessors, and cloning for ``with_options``."""
+
     _core: ClientCore
+    _http: H
+    _owns_http: bool
+    _sleep: S
+
+    def _attach(self, core: ClientCore, http: H, *, owns_http: bool, sleep: S) -> None:
+        self._core = core
+        self._http = http
+        self._owns_http = owns_http
+        self._sleep = sleep
+        self._bind_resources()
+
+    def _bind_resources(self) -> None:
+        raise NotImplementedError
+
+    def with_options(self, *, max_retries: int | None = None, api_version: str | None = None) -> Self:
+        """A client sharing this one's connection pool with other defaults (closing it is a no-op)."""
+        clone = type(self).__new__(type(self))
+        core = _copy_core(self._core, max_retries=max_retries, api_version=api_version)
+        clone._attach(core, self._http, owns_http=False, sleep=self._sleep)
+        return clone
 
     @property
     def base_url(self) -> str:
@@ -87,7 +111,7 @@ class _ClientBase:
         return f"{type(self).__name__}(base_url={self.base_url!r}, api_version={self.api_version!r})"
 
 
-class Client(_ClientBase):
+class Client(_ClientBase[httpx.Client, Callable[[float], None]]):
     """Synchronous client for an ehrconnect (or Medblocks-compatible) API.
 
     Arguments not given are read from ``EHRCONNECT_API_KEY`` / ``EHRCONNECT_API_URL`` /
@@ -115,7 +139,7 @@ class Client(_ClientBase):
         jitter_source: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._core = _make_core(
+        core = _make_core(
             api_key=api_key,
             base_url=base_url,
             api_version=api_version,
@@ -127,30 +151,14 @@ class Client(_ClientBase):
             clock=clock,
         )
         _check_transport_args(transport, http_client)
-        self._owns_http = http_client is None
         # Redirects are not followed: the bearer key must not be replayed to another origin.
-        self._http = http_client or httpx.Client(transport=transport, timeout=timeout, follow_redirects=False)
-        self._sleep = sleep
+        http = http_client or httpx.Client(transport=transport, timeout=timeout, follow_redirects=False)
+        self._attach(core, http, owns_http=http_client is None, sleep=sleep)
+
+    def _bind_resources(self) -> None:
         self.patients = Patients(self)
         self.sessions = Sessions(self)
         self.connections = Connections(self)
-
-    @classmethod
-    def _from_core(cls, core: ClientCore, http: httpx.Client, sleep: Callable[[float], None]) -> Client:
-        clone = cls.__new__(cls)
-        clone._core = core
-        clone._owns_http = False
-        clone._http = http
-        clone._sleep = sleep
-        clone.patients = Patients(clone)
-        clone.sessions = Sessions(clone)
-        clone.connections = Connections(clone)
-        return clone
-
-    def with_options(self, *, max_retries: int | None = None, api_version: str | None = None) -> Client:
-        """A client sharing this one's connection pool with other defaults (closing it is a no-op)."""
-        core = _copy_core(self._core, max_retries=max_retries, api_version=api_version)
-        return Client._from_core(core, self._http, self._sleep)
 
     def health(self, **options: Unpack[RequestOptions]) -> Health:
         """``GET /health``: ``{ok: true, server_time}``."""
@@ -190,28 +198,15 @@ class Client(_ClientBase):
         while True:
             request = core.build_request(self._http, call)
             started = time.monotonic()
-            request_id: str | None = None
             try:
                 response = self._http.send(request)
-            except httpx.TransportError as exc:
-                decision = core.decide_after_network_error(call, retries_done)
-                if not decision.retry:
-                    core.log_connection_error(call, exc, retries_done)
-                    raise core.connection_error(call, exc) from exc
-            except httpx.HTTPError as exc:  # not a transport failure: never retried
-                core.log_connection_error(call, exc, retries_done)
-                raise core.connection_error(call, exc) from exc
+            except httpx.HTTPError as exc:
+                decision = core.after_send_error(call, exc, retries_done)
             else:
-                if response.is_success:
-                    core.log_success(call, response, time.monotonic() - started)
-                    return core.parse(call, response, model)
-                error: APIError = core.api_error(response)
-                request_id = error.request_id
-                decision = core.decide_after_error(call, error, retries_done)
-                if not decision.retry:
-                    core.log_api_error(call, error, retries_done)
-                    raise error
-            core.log_retry(call, decision, retries_done, request_id)
+                outcome = core.after_response(call, response, model, retries_done, time.monotonic() - started)
+                if not isinstance(outcome, RetryDecision):
+                    return outcome
+                decision = outcome
             self._sleep(decision.delay)
             retries_done += 1
 
@@ -227,7 +222,7 @@ class Client(_ClientBase):
         return page
 
 
-class AsyncClient(_ClientBase):
+class AsyncClient(_ClientBase[httpx.AsyncClient, Callable[[float], Awaitable[None]]]):
     """Asynchronous twin of :class:`Client` (same arguments; ``sleep`` is awaited)."""
 
     def __init__(
@@ -247,7 +242,7 @@ class AsyncClient(_ClientBase):
         jitter_source: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._core = _make_core(
+        core = _make_core(
             api_key=api_key,
             base_url=base_url,
             api_version=api_version,
@@ -259,31 +254,13 @@ class AsyncClient(_ClientBase):
             clock=clock,
         )
         _check_transport_args(transport, http_client)
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
-        self._sleep = sleep
+        http = http_client or httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
+        self._attach(core, http, owns_http=http_client is None, sleep=sleep)
+
+    def _bind_resources(self) -> None:
         self.patients = AsyncPatients(self)
         self.sessions = AsyncSessions(self)
         self.connections = AsyncConnections(self)
-
-    @classmethod
-    def _from_core(
-        cls, core: ClientCore, http: httpx.AsyncClient, sleep: Callable[[float], Awaitable[None]]
-    ) -> AsyncClient:
-        clone = cls.__new__(cls)
-        clone._core = core
-        clone._owns_http = False
-        clone._http = http
-        clone._sleep = sleep
-        clone.patients = AsyncPatients(clone)
-        clone.sessions = AsyncSessions(clone)
-        clone.connections = AsyncConnections(clone)
-        return clone
-
-    def with_options(self, *, max_retries: int | None = None, api_version: str | None = None) -> AsyncClient:
-        """A client sharing this one's connection pool with other defaults."""
-        core = _copy_core(self._core, max_retries=max_retries, api_version=api_version)
-        return AsyncClient._from_core(core, self._http, self._sleep)
 
     async def health(self, **options: Unpack[RequestOptions]) -> Health:
         """``GET /health``: ``{ok: true, server_time}``."""
@@ -324,28 +301,15 @@ class AsyncClient(_ClientBase):
         while True:
             request = core.build_request(self._http, call)
             started = time.monotonic()
-            request_id: str | None = None
             try:
                 response = await self._http.send(request)
-            except httpx.TransportError as exc:
-                decision = core.decide_after_network_error(call, retries_done)
-                if not decision.retry:
-                    core.log_connection_error(call, exc, retries_done)
-                    raise core.connection_error(call, exc) from exc
             except httpx.HTTPError as exc:
-                core.log_connection_error(call, exc, retries_done)
-                raise core.connection_error(call, exc) from exc
+                decision = core.after_send_error(call, exc, retries_done)
             else:
-                if response.is_success:
-                    core.log_success(call, response, time.monotonic() - started)
-                    return core.parse(call, response, model)
-                error: APIError = core.api_error(response)
-                request_id = error.request_id
-                decision = core.decide_after_error(call, error, retries_done)
-                if not decision.retry:
-                    core.log_api_error(call, error, retries_done)
-                    raise error
-            core.log_retry(call, decision, retries_done, request_id)
+                outcome = core.after_response(call, response, model, retries_done, time.monotonic() - started)
+                if not isinstance(outcome, RetryDecision):
+                    return outcome
+                decision = outcome
             await self._sleep(decision.delay)
             retries_done += 1
 
