@@ -12,6 +12,30 @@ def drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def page_params(*, limit: int | None, starting_after: str | None, **filters: Any) -> dict[str, Any]:
+    """Query of a cursor-paginated list: page size, cursor, then the endpoint's filters."""
+    return drop_none({"limit": limit, "starting_after": starting_after, **filters})
+
+
+def patient_list_params(
+    *, limit: int | None, starting_after: str | None, patient_id: str | None, email: str | None
+) -> dict[str, Any]:
+    """Query of ``GET /patients`` (``patient_id`` and ``email`` are exact filters)."""
+    return page_params(limit=limit, starting_after=starting_after, patient_id=patient_id, email=email)
+
+
+def session_list_params(*, limit: int | None, starting_after: str | None, status: str | None) -> dict[str, Any]:
+    """Query of ``GET /patients/{id}/sessions``."""
+    return page_params(limit=limit, starting_after=starting_after, status=status)
+
+
+def source_list_params(
+    *, q: str | None, type: str | None, limit: int | None, starting_after: str | None
+) -> dict[str, Any]:
+    """Query of ``GET /connections`` (the catalog search)."""
+    return drop_none({"q": q, "type": type, "limit": limit, "starting_after": starting_after})
+
+
 def format_since(since: str | date | datetime | None) -> str | None:
     """Render ``since`` for ``GET /patients/{id}/records`` (ISO 8601 date or date-time).
 

@@ -9,7 +9,7 @@ from .._base import RequestOptions
 from .._models import FhirSource
 from .._pagination import ListPage
 from . import _routes
-from ._params import drop_none
+from ._params import source_list_params
 
 if TYPE_CHECKING:
     from .._client import AsyncClient, Client
@@ -33,7 +33,7 @@ class Connections:
         **options: Unpack[RequestOptions],
     ) -> ListPage[FhirSource]:
         """``GET /connections``: ``q`` searches names, ``type`` filters by vendor (``epic``...)."""
-        params = drop_none({"q": q, "type": type, "limit": limit, "starting_after": starting_after})
+        params = source_list_params(q=q, type=type, limit=limit, starting_after=starting_after)
         return self._client._get_page(_routes.CONNECTIONS, ListPage[FhirSource], params, options)
 
     def iter_all(
@@ -68,7 +68,7 @@ class AsyncConnections:
         **options: Unpack[RequestOptions],
     ) -> ListPage[FhirSource]:
         """``GET /connections``; see :meth:`Connections.list`."""
-        params = drop_none({"q": q, "type": type, "limit": limit, "starting_after": starting_after})
+        params = source_list_params(q=q, type=type, limit=limit, starting_after=starting_after)
         return await self._client._get_page(_routes.CONNECTIONS, ListPage[FhirSource], params, options)
 
     async def iter_all(

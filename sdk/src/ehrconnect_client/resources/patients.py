@@ -20,7 +20,7 @@ from .._models import (
 )
 from .._pagination import ListPage
 from . import _routes
-from ._params import drop_none, patient_body, records_params
+from ._params import page_params, patient_body, patient_list_params, records_params, session_list_params
 
 if TYPE_CHECKING:
     from .._client import AsyncClient, Client
@@ -86,7 +86,7 @@ class Patients:
         **options: Unpack[RequestOptions],
     ) -> ListPage[Patient]:
         """``GET /patients``, newest first; ``patient_id`` and ``email`` are exact filters."""
-        params = drop_none({"limit": limit, "starting_after": starting_after, "patient_id": patient_id, "email": email})
+        params = patient_list_params(limit=limit, starting_after=starting_after, patient_id=patient_id, email=email)
         return self._client._get_page(_routes.PATIENTS, ListPage[Patient], params, options)
 
     def iter_all(
@@ -110,7 +110,7 @@ class Patients:
         **options: Unpack[RequestOptions],
     ) -> ListPage[Session]:
         """``GET /patients/{id}/sessions``; ``status`` is ``open``, ``complete`` or ``expired``."""
-        params = drop_none({"limit": limit, "starting_after": starting_after, "status": status})
+        params = session_list_params(limit=limit, starting_after=starting_after, status=status)
         return self._client._get_page(_routes.patient(patient_id, "/sessions"), ListPage[Session], params, options)
 
     def disconnect(
@@ -165,7 +165,7 @@ class Patients:
     ) -> ListPage[SyncRun]:
         """``GET /patients/{id}/connections/{conn_id}/sync-runs``: background pull reports
         (ehrconnect extension, not part of the Medblocks API)."""
-        params = drop_none({"limit": limit, "starting_after": starting_after})
+        params = page_params(limit=limit, starting_after=starting_after)
         route = _routes.patient_connection(patient_id, connection_id, "/sync-runs")
         return self._client._get_page(route, ListPage[SyncRun], params, options)
 
@@ -238,7 +238,7 @@ class AsyncPatients:
         **options: Unpack[RequestOptions],
     ) -> ListPage[Patient]:
         """``GET /patients``; walk all pages with ``auto_paging_aiter()``."""
-        params = drop_none({"limit": limit, "starting_after": starting_after, "patient_id": patient_id, "email": email})
+        params = patient_list_params(limit=limit, starting_after=starting_after, patient_id=patient_id, email=email)
         return await self._client._get_page(_routes.PATIENTS, ListPage[Patient], params, options)
 
     async def iter_all(
@@ -264,7 +264,7 @@ class AsyncPatients:
         **options: Unpack[RequestOptions],
     ) -> ListPage[Session]:
         """``GET /patients/{id}/sessions``."""
-        params = drop_none({"limit": limit, "starting_after": starting_after, "status": status})
+        params = session_list_params(limit=limit, starting_after=starting_after, status=status)
         route = _routes.patient(patient_id, "/sessions")
         return await self._client._get_page(route, ListPage[Session], params, options)
 
@@ -317,7 +317,7 @@ class AsyncPatients:
         **options: Unpack[RequestOptions],
     ) -> ListPage[SyncRun]:
         """``GET /patients/{id}/connections/{conn_id}/sync-runs`` (ehrconnect extension)."""
-        params = drop_none({"limit": limit, "starting_after": starting_after})
+        params = page_params(limit=limit, starting_after=starting_after)
         route = _routes.patient_connection(patient_id, connection_id, "/sync-runs")
         return await self._client._get_page(route, ListPage[SyncRun], params, options)
 
