@@ -130,3 +130,17 @@ async def test_async_client_logs_templates_too(
     (record,) = caplog.records
     assert "/patients/{id}/connections/{conn_id}" in record.getMessage() and "rid-a404" in record.getMessage()
     assert_no_trace(all_log_text(caplog))
+
+
+def test_route_builders_pair_template_and_encoded_path() -> None:
+    from ehrconnect_client._base import Route
+    from ehrconnect_client.resources import _routes
+
+    assert _routes.patient_connection("a/b", "conn_1", "/sync") == Route(
+        template="/patients/{id}/connections/{conn_id}/sync", path="/patients/a%2Fb/connections/conn_1/sync"
+    )
+    assert _routes.session("sess_1") == Route(template="/sessions/{id}", path="/sessions/sess_1")
+    with pytest.raises(ValueError):
+        Route.static("/patients/{id}")
+    with pytest.raises(ValueError):
+        _routes.patient("")

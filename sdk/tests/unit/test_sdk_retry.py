@@ -312,3 +312,12 @@ def test_explicit_key_wins_over_extra_header(client: Client, fake: FakeAPI) -> N
     fake.add(reply(body=patient_json()))
     client.patients.create("user_42", idempotency_key="arg-key", extra_headers={"Idempotency-Key": "hdr-key"})
     assert fake.last.headers.get_list("idempotency-key") == ["arg-key"]
+
+
+def test_non_transport_httpx_error_is_raised_without_retry(client: Client, fake: FakeAPI, sleeps: list[float]) -> None:
+    # A DecodingError is an httpx.HTTPError but not a TransportError: sending again would not help.
+    fake.add(httpx.DecodingError("bad gzip"), reply(body=patient_json()))
+    with pytest.raises(APIConnectionError) as info:
+        client.patients.retrieve("user_42")
+    assert isinstance(info.value.__cause__, httpx.DecodingError)
+    assert len(fake.requests) == 1 and sleeps == []
