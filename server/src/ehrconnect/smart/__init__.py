@@ -59,7 +59,7 @@ from .errors import (
     TokenRevocationError,
     Unauthorized,
 )
-from .fhir import FhirSession, Params, TokenProvider, TokenSource
+from .fhir import FhirSession, Params, TokenProvider, TokenSource, resolve_next_link
 from .pkce import (
     PkcePair,
     code_challenge_s256,
@@ -146,6 +146,7 @@ __all__ = [
     "parse_scopes",
     "parse_token_response",
     "refresh_access_token",
+    "resolve_next_link",
     "revoke_token",
     "revoke_tokens",
     "select_auth_method",

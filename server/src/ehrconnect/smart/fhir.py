@@ -32,7 +32,7 @@ from .errors import FhirError as _FhirError
 from .errors import Forbidden, InvalidFhirResponse, ResourceNotFound, SmartError, Unauthorized
 from .urls import BaseUrlGuard
 
-__all__ = ["FhirSession", "Params", "TokenProvider", "TokenSource"]
+__all__ = ["FhirSession", "Params", "TokenProvider", "TokenSource", "resolve_next_link"]
 
 TokenProvider = Callable[[], Awaitable[str | SecretStr]]
 """Async callable returning the current access token; called before every request."""
@@ -173,26 +173,10 @@ class FhirSession:
                 raise InvalidFhirResponse("search did not return a Bundle", status_code=200, url=describe_url(page_url))
             seen.add(str(page_url))
             count += 1
-            next_url = self._next_link(bundle, page_url)
+            next_url = resolve_next_link(bundle, page_url, self.guard)
             if next_url is not None and str(next_url) in seen:
                 raise InvalidFhirResponse("pagination loop: next link repeats a page", url=describe_url(next_url))
             yield bundle
-
-    def _next_link(self, bundle: Mapping[str, Any], page_url: httpx.URL) -> httpx.URL | None:
-        links = bundle.get("link")
-        if not isinstance(links, list):
-            return None
-        for link in links:
-            if isinstance(link, dict) and link.get("relation") == "next":
-                href = link.get("url")
-                if not isinstance(href, str) or not href:
-                    raise InvalidFhirResponse("next link without a url", url=describe_url(page_url))
-                try:
-                    target = page_url.join(href)
-                except httpx.InvalidURL as exc:
-                    raise InvalidFhirResponse("next link is not a valid URL", url=describe_url(page_url)) from exc
-                return self.guard.check(target)  # OriginViolation: never requested
-        return None
 
     async def _get_json(self, url: httpx.URL, params: Params | None) -> tuple[dict[str, Any], httpx.URL]:
         if params:
@@ -259,6 +243,32 @@ class FhirSession:
                 f"FHIR resource not found (HTTP {status})", status_code=status, url=safe, issue_codes=codes
             )
         raise _FhirError(f"FHIR request failed (HTTP {status})", status_code=status, url=safe, issue_codes=codes)
+
+
+def resolve_next_link(bundle: Mapping[str, Any], page_url: str | httpx.URL, guard: BaseUrlGuard) -> httpx.URL | None:
+    """The absolute URL of a Bundle's ``next`` link, or None on the last page.
+
+    FHIR R4 §3.1.1.5 (paging): the link is followed as given, resolved against the page it came
+    from (RFC 3986 §5). ``guard`` checks it before anything is sent: a link outside the source's
+    base raises :class:`OriginViolation`; a ``next`` link without a usable URL raises
+    :class:`InvalidFhirResponse`. Shared by :class:`FhirSession` paging and the sync worker, which
+    checkpoints the returned URL.
+    """
+    links = bundle.get("link")
+    if not isinstance(links, list):
+        return None
+    base = page_url if isinstance(page_url, httpx.URL) else httpx.URL(page_url)
+    for link in links:
+        if isinstance(link, dict) and link.get("relation") == "next":
+            href = link.get("url")
+            if not isinstance(href, str) or not href:
+                raise InvalidFhirResponse("next link without a url", url=describe_url(base))
+            try:
+                target = base.join(href)
+            except httpx.InvalidURL as exc:
+                raise InvalidFhirResponse("next link is not a valid URL", url=describe_url(base)) from exc
+            return guard.check(target)  # OriginViolation: never requested
+    return None
 
 
 def _check_type(resource_type: str) -> None:

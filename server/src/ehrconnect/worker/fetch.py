@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 
 from ehrconnect.api.context import AppContext
-from ehrconnect.smart import FhirSession, InvalidFhirResponse, RateLimited, SourceUnavailable
+from ehrconnect.smart import FhirSession, InvalidFhirResponse, RateLimited, SourceUnavailable, resolve_next_link
 
 MAX_PAGE_RETRIES = 6
 #: Longest Retry-After we sleep through in place; longer ones reschedule the job instead.
@@ -90,16 +89,5 @@ def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
 def next_link(fhir: FhirSession, bundle: dict[str, Any], page_url: str) -> str | None:
     """The Bundle's ``next`` link (FHIR R4 http §3.1.0.10), checked against the source's origin
     and base path: an outside link raises OriginViolation and is never requested."""
-    for link in _links(bundle):
-        if link.get("relation") == "next":
-            href = link.get("url")
-            if not isinstance(href, str) or not href:
-                raise InvalidFhirResponse("next link without a url")
-            return str(fhir.url_for(httpx.URL(page_url).join(href)))
-    return None
-
-
-def _links(bundle: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    links = bundle.get("link")
-    if isinstance(links, list):
-        yield from (link for link in links if isinstance(link, dict))
+    url = resolve_next_link(bundle, page_url, fhir.guard)
+    return None if url is None else str(url)

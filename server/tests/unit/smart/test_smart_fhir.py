@@ -18,6 +18,7 @@ from ehrconnect.smart import (
     SourceUnavailable,
     Unauthorized,
     create_http_client,
+    resolve_next_link,
 )
 from pydantic import SecretStr
 from smart_testkit import BASE, FakeClock, MockServer, json_response
@@ -394,3 +395,24 @@ def test_guard_ipv6_and_violation_reports_no_query() -> None:
         guard.check("http://[::2]:8080/fhir/Patient?patient=secret-id")
     assert info.value.url == "http://[::2]:8080/fhir/Patient"
     assert "secret-id" not in str(info.value)
+
+
+def test_resolve_next_link_is_relative_to_the_page_and_guarded() -> None:
+    guard = BaseUrlGuard(BASE)
+    page = f"{BASE}/Observation?patient=1"
+    assert resolve_next_link(bundle(f"{BASE}/Observation?page=2"), page, guard) == httpx.URL(
+        f"{BASE}/Observation?page=2"
+    )
+    assert str(resolve_next_link(bundle("Observation?page=3"), httpx.URL(page), guard)) == f"{BASE}/Observation?page=3"
+    assert resolve_next_link(bundle(None), page, guard) is None
+    assert resolve_next_link({"resourceType": "Bundle", "link": "next"}, page, guard) is None
+    with pytest.raises(OriginViolation):
+        resolve_next_link(bundle("https://evil.example.net/fhir/Observation?page=2"), page, guard)
+
+
+@pytest.mark.parametrize("href", [None, "", 42, "http://[::1"])
+def test_resolve_next_link_without_a_usable_url(href: Any) -> None:
+    doc = {"resourceType": "Bundle", "link": [{"relation": "next", "url": href}]}
+    with pytest.raises(InvalidFhirResponse, match="next link") as info:
+        resolve_next_link(doc, f"{BASE}/Observation?patient=secret-query", BaseUrlGuard(BASE))
+    assert info.value.url == f"{BASE}/Observation"  # no query: it may carry search parameters
