@@ -12,6 +12,7 @@ import base64
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -131,28 +132,53 @@ def _token_response(
     return body
 
 
-async def token(request: Request) -> Response:
-    """``POST <profile>/oauth/token``: authorization_code and refresh_token grants."""
+@dataclass(frozen=True)
+class _ClientCall:
+    """A token-endpoint family request whose profile exists and whose client authenticated."""
+
+    sandbox: Sandbox
+    profile: Profile
+    client: ClientRegistration
+    form: dict[str, str]
+
+
+async def _client_call(request: Request) -> _ClientCall:
+    """The shared start of token, revoke and introspect: profile, fault delay, client auth.
+
+    Raises `OAuthError` (404 for an unknown profile, RFC 6749 §5.2 errors otherwise).
+    """
     sandbox = sandbox_of(request)
     profile = profile_of(request)
     if profile is None:
-        return OAuthError("invalid_request", "unknown profile", 404).response()
+        raise OAuthError("invalid_request", "unknown profile", 404)
     await sandbox.delay(profile)
+    form = await _form(request)
+    return _ClientCall(sandbox, profile, authenticate_client(sandbox, request, form), form)
+
+
+def _required_token(form: dict[str, str]) -> str:
+    value = form.get("token")
+    if not value:
+        raise OAuthError("invalid_request", "token is required")
+    return value
+
+
+async def token(request: Request) -> Response:
+    """``POST <profile>/oauth/token``: authorization_code and refresh_token grants."""
     try:
-        form = await _form(request)
-        client = authenticate_client(sandbox, request, form)
-        grant_type = form.get("grant_type")
+        call = await _client_call(request)
+        grant_type = call.form.get("grant_type")
         if grant_type == "authorization_code":
-            grant, scopes = _exchange_code(sandbox, profile, client, form)
+            grant, scopes = _exchange_code(call.sandbox, call.profile, call.client, call.form)
         elif grant_type == "refresh_token":
-            grant, scopes = _refresh(sandbox, profile, client, form)
+            grant, scopes = _refresh(call.sandbox, call.profile, call.client, call.form)
         elif not grant_type:
             raise OAuthError("invalid_request", "grant_type is required")
         else:
             raise OAuthError("unsupported_grant_type", f"unsupported grant_type {grant_type}")
     except OAuthError as exc:
         return exc.response()
-    return no_store(JSONResponse(_token_response(sandbox, request, profile, grant, scopes)))
+    return no_store(JSONResponse(_token_response(call.sandbox, request, call.profile, grant, scopes)))
 
 
 def _exchange_code(
@@ -202,42 +228,26 @@ def _refresh(
 
 async def revoke(request: Request) -> Response:
     """``POST <profile>/oauth/revoke`` (RFC 7009): always 200 for a valid request (§2.2)."""
-    sandbox = sandbox_of(request)
-    profile = profile_of(request)
-    if profile is None:
-        return OAuthError("invalid_request", "unknown profile", 404).response()
-    await sandbox.delay(profile)
     try:
-        form = await _form(request)
-        client = authenticate_client(sandbox, request, form)
-        value = form.get("token")
-        if not value:
-            raise OAuthError("invalid_request", "token is required")
+        call = await _client_call(request)
+        value = _required_token(call.form)
     except OAuthError as exc:
         return exc.response()
-    sandbox.state.revoke(value, client.client_id)
+    call.sandbox.state.revoke(value, call.client.client_id)
     return no_store(Response(status_code=200))
 
 
 async def introspect(request: Request) -> Response:
     """``POST <profile>/oauth/introspect`` (RFC 7662 §2, SMART "Token Introspection")."""
-    sandbox = sandbox_of(request)
-    profile = profile_of(request)
-    if profile is None:
-        return OAuthError("invalid_request", "unknown profile", 404).response()
-    await sandbox.delay(profile)
     try:
-        form = await _form(request)
-        authenticate_client(sandbox, request, form)
-        value = form.get("token")
-        if not value:
-            raise OAuthError("invalid_request", "token is required")
+        call = await _client_call(request)
+        value = _required_token(call.form)
     except OAuthError as exc:
         return exc.response()
-    found = sandbox.state.token(value)
-    if found is None or not found.active or found.grant.profile != profile.key:
+    found = call.sandbox.state.token(value)
+    if found is None or not found.active or found.grant.profile != call.profile.key:
         return no_store(JSONResponse({"active": False}))
-    return no_store(JSONResponse(_introspection(sandbox, request, profile, found)))
+    return no_store(JSONResponse(_introspection(call.sandbox, request, call.profile, found)))
 
 
 def _introspection(sandbox: Sandbox, request: Request, profile: Profile, found: Token) -> dict[str, Any]:
