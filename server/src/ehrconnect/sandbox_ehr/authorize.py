@@ -63,18 +63,29 @@ def _unknown_profile(request: Request) -> Response:
     return error_page(request, "Page not found", "There is no such Sandbox Health site.", status_code=404)
 
 
+async def _open_portal(request: Request, *, delay: bool) -> tuple[Sandbox, Profile] | Response:
+    """The shared start of every portal step: the profile (or a friendly 404), the `slow`
+    profile's delay on form steps, and the `portal-down` profile's 503 page."""
+    sandbox = sandbox_of(request)
+    profile = profile_of(request)
+    if profile is None:
+        return _unknown_profile(request)
+    if delay:
+        await sandbox.delay(profile)
+    if profile.key == profiles.PORTAL_DOWN:
+        return _portal_down(request, profile)
+    return sandbox, profile
+
+
 async def authorize(request: Request) -> Response:
     """``GET`` or ``POST <profile>/oauth/authorize``: validate, then show the login page.
 
     POST (form-encoded) is SMART's ``authorize-post`` capability.
     """
-    sandbox = sandbox_of(request)
-    profile = profile_of(request)
-    if profile is None:
-        return _unknown_profile(request)
-    await sandbox.delay(profile)
-    if profile.key == profiles.PORTAL_DOWN:
-        return _portal_down(request, profile)
+    opened = await _open_portal(request, delay=True)
+    if isinstance(opened, Response):
+        return opened
+    sandbox, profile = opened
     params: Mapping[str, str]
     if request.method == "POST":
         form = await request.form()
@@ -212,13 +223,10 @@ def _expired(request: Request, profile: Profile) -> Response:
 
 async def login(request: Request) -> Response:
     """``POST <profile>/oauth/login``: check the patient's username and password."""
-    sandbox = sandbox_of(request)
-    profile = profile_of(request)
-    if profile is None:
-        return _unknown_profile(request)
-    await sandbox.delay(profile)
-    if profile.key == profiles.PORTAL_DOWN:
-        return _portal_down(request, profile)
+    opened = await _open_portal(request, delay=True)
+    if isinstance(opened, Response):
+        return opened
+    sandbox, profile = opened
     transaction, fields = await _form_transaction(request, sandbox, profile)
     if transaction is None:
         return _expired(request, profile)
@@ -246,12 +254,10 @@ async def login(request: Request) -> Response:
 
 async def consent_page(request: Request) -> Response:
     """``GET <profile>/oauth/consent``: list the requested scopes in plain language."""
-    sandbox = sandbox_of(request)
-    profile = profile_of(request)
-    if profile is None:
-        return _unknown_profile(request)
-    if profile.key == profiles.PORTAL_DOWN:
-        return _portal_down(request, profile)
+    opened = await _open_portal(request, delay=False)
+    if isinstance(opened, Response):
+        return opened
+    sandbox, profile = opened
     transaction = sandbox.state.transaction(request.query_params.get("tx", ""), request.cookies.get(BROWSER_COOKIE))
     if transaction is None or transaction.patient_id is None or transaction.profile != profile.key:
         return _expired(request, profile)
@@ -276,13 +282,10 @@ async def consent_page(request: Request) -> Response:
 
 async def consent_decision(request: Request) -> Response:
     """``POST <profile>/oauth/consent``: redirect to the app with a code or ``access_denied``."""
-    sandbox = sandbox_of(request)
-    profile = profile_of(request)
-    if profile is None:
-        return _unknown_profile(request)
-    await sandbox.delay(profile)
-    if profile.key == profiles.PORTAL_DOWN:
-        return _portal_down(request, profile)
+    opened = await _open_portal(request, delay=True)
+    if isinstance(opened, Response):
+        return opened
+    sandbox, profile = opened
     transaction, fields = await _form_transaction(request, sandbox, profile)
     if transaction is None or transaction.patient_id is None:
         return _expired(request, profile)
